@@ -1,0 +1,158 @@
+//! One function per endpoint. The JSON shapes of the API live here, and the
+//! seed's paths and shapes are kept so the existing dashboard's proxy
+//! routes can point at pitstop unchanged.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Ctx, Reply};
+use crate::actions::{ActionKind, ActionRequest};
+use crate::app::{App, VERSION};
+use crate::clock::now_iso;
+use crate::error::{Error, Result};
+use crate::rq::{MAX_PAGE, Page};
+
+pub fn health(app: &App) -> Result<Reply> {
+    Ok(Reply::json(
+        200,
+        &json!({"status": "ok", "version": VERSION, "uptime_seconds": app.started.elapsed().as_secs()}),
+    ))
+}
+
+/// Until the widget lands, `/` says what pitstop is and where the API is.
+pub fn widget() -> Result<Reply> {
+    let page = format!(
+        "<!doctype html><meta charset=utf-8><title>pitstop</title>\
+         <p>pitstop {VERSION} is running. The API is under <code>/deployment/</code>; \
+         <a href=\"/health\">/health</a> needs no key.</p>"
+    );
+    Ok(Reply::text(200, "text/html; charset=utf-8", page))
+}
+
+pub fn services_status(app: &App) -> Result<Reply> {
+    Ok(Reply::json(200, &json!({"services": app.services(), "timestamp": now_iso()})))
+}
+
+pub fn jobs(app: &App, ctx: &Ctx) -> Result<Reply> {
+    let page = Page {
+        offset: query_number(ctx.query, "offset", 0, usize::MAX / 2)?,
+        limit: query_number(ctx.query, "limit", 10, MAX_PAGE)?,
+    };
+    let jobs = app.rq.jobs(page)?;
+    Ok(Reply::json(
+        200,
+        &json!({
+            "queued": jobs.queued,
+            "started": jobs.started,
+            "finished": jobs.finished,
+            "failed": jobs.failed,
+            "total": jobs.counts.total(),
+            "counts": jobs.counts,
+            "dangling": jobs.dangling,
+            "offset": page.offset,
+            "limit": page.limit,
+            "timestamp": now_iso(),
+        }),
+    ))
+}
+
+/// The body of `POST /deployment/maintenance` and `/deployment/deploy`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActionBody {
+    action: serde_json::Value,
+    #[serde(default)]
+    service: Option<serde_json::Value>,
+    #[serde(default)]
+    wait: Option<serde_json::Value>,
+}
+
+pub fn run_action(app: &App, ctx: &Ctx, kind: ActionKind) -> Result<Reply> {
+    let body = ctx.body.as_ref().map_err(clone_error)?;
+    let body: ActionBody = parse_json(body)?;
+    let action = match body.action {
+        serde_json::Value::String(s) if !s.trim().is_empty() => s,
+        _ => return Err(Error::Invalid("`action` must be the name of an action, as a string".into())),
+    };
+    let service = match body.service {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => Some(s),
+        Some(_) => return Err(Error::Invalid("`service` must be a string".into())),
+    };
+    match body.wait {
+        None | Some(serde_json::Value::Null) | Some(serde_json::Value::Bool(_)) => {}
+        Some(_) => return Err(Error::Invalid("`wait` must be true or false".into())),
+    }
+    let request = ActionRequest { action, service };
+    let result = app.run_action(kind, &request, &ctx.client)?;
+    Ok(Reply::json(200, &result))
+}
+
+pub fn stop(app: &App, ctx: &Ctx) -> Result<Reply> {
+    let report = app.emergency_stop(&ctx.client)?;
+    let complete = report.stop_undeliverable == 0 && report.stopped_confirmed == report.stop_requested;
+    let mut value = serde_json::to_value(&report).map_err(|e| Error::Internal(e.to_string()))?;
+    value["status"] = json!(if complete { "success" } else { "partial" });
+    Ok(Reply::json(200, &value))
+}
+
+pub fn actions(app: &App) -> Result<Reply> {
+    Ok(Reply::json(200, &json!({"actions": app.actions.list()})))
+}
+
+pub fn run(_app: &App, id: &str) -> Result<Reply> {
+    Err(Error::NotFound(format!("no run `{id}`")))
+}
+
+pub fn history(app: &App, ctx: &Ctx) -> Result<Reply> {
+    let offset = query_number(ctx.query, "offset", 0, usize::MAX / 2)?;
+    let limit = query_number(ctx.query, "limit", 50, 1000)?;
+    let runs = app.store.history(offset, limit)?;
+    Ok(Reply::json(200, &json!({"runs": runs, "offset": offset, "limit": limit})))
+}
+
+pub fn metrics(app: &App) -> Result<Reply> {
+    let counts = app.rq.counts().ok();
+    let services = app.services();
+    let text = app.metrics.render(VERSION, app.started.elapsed().as_secs_f64(), counts.as_ref(), &services);
+    Ok(Reply::text(200, "text/plain; version=0.0.4; charset=utf-8", text))
+}
+
+fn parse_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::BadRequest("the request body is empty: send a JSON object".into()));
+    }
+    serde_json::from_slice(body).map_err(|err| {
+        use serde_json::error::Category;
+        match err.classify() {
+            Category::Data => Error::Invalid(format!("invalid request: {err}")),
+            _ => Error::BadRequest(format!("the request body is not valid JSON: {err}")),
+        }
+    })
+}
+
+/// A whole number from the query string, `default` when absent.
+fn query_number(query: &str, name: &str, default: usize, max: usize) -> Result<usize> {
+    let value = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value);
+    match value {
+        None => Ok(default),
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n <= max)
+            .ok_or_else(|| Error::Invalid(format!("`{name}` must be a whole number from 0 to {max}"))),
+    }
+}
+
+/// Errors are not `Clone` (they may hold I/O errors); the body error is
+/// rebuilt from its status and text.
+fn clone_error(err: &Error) -> Error {
+    match err {
+        Error::PayloadTooLarge { limit } => Error::PayloadTooLarge { limit: *limit },
+        other => Error::BadRequest(other.to_string()),
+    }
+}

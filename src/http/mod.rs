@@ -1,0 +1,199 @@
+//! The HTTP server: a fixed pool of threads over `tiny_http`, each request
+//! read with a capped body, handled inside `catch_unwind` (a panic becomes a
+//! 500 for that request and nothing more), logged and counted.
+//!
+//! Only this module and its children know about HTTP and JSON envelopes.
+//! `route.rs` turns a method and path into a [`route::Route`] and checks the
+//! key; `api.rs` has one function per endpoint.
+
+mod api;
+mod route;
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tiny_http::{Header, Request, Response, Server};
+
+use crate::app::App;
+use crate::error::{Error, Result};
+
+/// Serves until the process ends. `on_ready` is called once with the bound
+/// address (the real port when `listen` asked for port 0).
+///
+/// tiny_http's accept thread gives up for good on its first accept error
+/// (for instance when the process runs out of file descriptors under a
+/// flood of idle connections). When that happens the worker threads wind
+/// down, and the server binds the same address again a second later, so
+/// pitstop keeps answering `/health` once the flood has passed instead of
+/// staying deaf until someone restarts it.
+pub fn serve(app: Arc<App>, listen: SocketAddr, on_ready: impl FnOnce(SocketAddr)) -> Result<()> {
+    raise_fd_limit();
+    let server = Server::http(listen)
+        .map_err(|err| Error::Internal(format!("cannot listen on {listen}: {err}")))?;
+    let bound = server.server_addr().to_ip().unwrap_or(listen);
+    on_ready(bound);
+    let mut server = Some(server);
+    loop {
+        let current = match server.take() {
+            Some(s) => s,
+            None => match Server::http(bound) {
+                Ok(s) => {
+                    log::warn!("listening again on http://{bound}");
+                    s
+                }
+                Err(err) => {
+                    log::error!("cannot listen on {bound} again yet: {err}");
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+            },
+        };
+        run_workers(&app, Arc::new(current));
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// Runs the worker threads until the server's accept loop fails.
+fn run_workers(app: &Arc<App>, server: Arc<Server>) {
+    let broken = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..app.config.threads)
+        .map(|n| {
+            let (app, server, broken) = (Arc::clone(app), Arc::clone(&server), Arc::clone(&broken));
+            std::thread::Builder::new()
+                .name(format!("http-{n}"))
+                .spawn(move || {
+                    while !broken.load(Ordering::Relaxed) {
+                        match server.recv_timeout(Duration::from_millis(500)) {
+                            Ok(Some(request)) => handle(&app, request),
+                            Ok(None) => {}
+                            Err(err) => {
+                                log::error!("the HTTP listener failed: {err}; it will listen again");
+                                broken.store(true, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                })
+                .expect("spawn an HTTP thread")
+        })
+        .collect();
+    for worker in workers {
+        let _ = worker.join();
+    }
+}
+
+/// What a handler sees of a request.
+pub struct Ctx<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: &'a str,
+    pub api_key: Option<&'a str>,
+    /// The peer's address, recorded in the history as "who".
+    pub client: String,
+    /// The body, already read and capped; an error if it was too large or
+    /// unreadable.
+    pub body: Result<Vec<u8>>,
+}
+
+/// A response before it is sent.
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Reply {
+    pub fn json(status: u16, value: &impl Serialize) -> Reply {
+        let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+        Reply { status, content_type: "application/json; charset=utf-8", body, headers: Vec::new() }
+    }
+
+    pub fn error(err: &Error) -> Reply {
+        let status = err.status();
+        let mut reply = Reply::json(status, &serde_json::json!({"error": err.to_string(), "status": status}));
+        if let Error::MethodNotAllowed { allowed } = err {
+            reply.headers.push(("Allow", allowed.to_string()));
+        }
+        reply
+    }
+
+    pub fn text(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Reply {
+        Reply { status, content_type, body: body.into(), headers: Vec::new() }
+    }
+}
+
+fn handle(app: &App, mut request: Request) {
+    let clock = Instant::now();
+    let method = request.method().as_str().to_string();
+    let url = request.url().to_string();
+    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+    let client = request.remote_addr().map_or_else(|| "unknown".to_string(), |a| a.ip().to_string());
+    let api_key = header(&request, "X-API-Key");
+    let body = read_body(&mut request, app.config.max_body);
+    let ctx = Ctx { method: &method, path, query, api_key: api_key.as_deref(), client, body };
+
+    let reply = catch_unwind(AssertUnwindSafe(|| route::dispatch(app, &ctx))).unwrap_or_else(|_| {
+        log::error!("a handler panicked on {method} {path}; answered 500");
+        Reply::error(&Error::Internal("internal error: the request handler crashed; see pitstop's log".into()))
+    });
+    let status = reply.status;
+    app.metrics.count_response(status);
+    log::info!("{} {method} {path} {status} {}ms", ctx.client, clock.elapsed().as_millis());
+
+    let mut response = Response::from_data(reply.body).with_status_code(status);
+    for (name, value) in std::iter::once(("Content-Type", reply.content_type.to_string())).chain(reply.headers) {
+        if let Ok(h) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+            response.add_header(h);
+        }
+    }
+    if let Err(err) = request.respond(response) {
+        log::debug!("could not send the response to {method} {path}: {err}");
+    }
+}
+
+fn header(request: &Request, name: &str) -> Option<String> {
+    request
+        .headers()
+        .iter()
+        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_str().to_string())
+}
+
+/// Reads at most `limit` bytes. A declared length over the limit is
+/// refused before reading anything.
+fn read_body(request: &mut Request, limit: usize) -> Result<Vec<u8>> {
+    if request.body_length().is_some_and(|n| n > limit) {
+        return Err(Error::PayloadTooLarge { limit });
+    }
+    let mut body = Vec::new();
+    request
+        .as_reader()
+        .take(limit as u64 + 1)
+        .read_to_end(&mut body)
+        .map_err(|err| Error::BadRequest(format!("cannot read the request body: {err}")))?;
+    if body.len() > limit {
+        return Err(Error::PayloadTooLarge { limit });
+    }
+    Ok(body)
+}
+
+/// Idle keep-alive connections each hold a descriptor; the default soft
+/// limit of 1024 is easy to reach. Raise it to the hard limit (capped).
+fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            let wanted = limit.rlim_max.min(65_536);
+            if limit.rlim_cur < wanted {
+                limit.rlim_cur = wanted;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            }
+        }
+    }
+}
