@@ -118,17 +118,18 @@ pub fn metrics(app: &App) -> Result<Reply> {
     Ok(Reply::text(200, "text/plain; version=0.0.4; charset=utf-8", text))
 }
 
+/// A JSON object body into `T`: 400 when it is not JSON at all, 422 when
+/// it is JSON but not an object of the expected fields.
 fn parse_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::BadRequest("the request body is empty: send a JSON object".into()));
     }
-    serde_json::from_slice(body).map_err(|err| {
-        use serde_json::error::Category;
-        match err.classify() {
-            Category::Data => Error::Invalid(format!("invalid request: {err}")),
-            _ => Error::BadRequest(format!("the request body is not valid JSON: {err}")),
-        }
-    })
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|err| Error::BadRequest(format!("the request body is not valid JSON: {err}")))?;
+    if !value.is_object() {
+        return Err(Error::Invalid("invalid request: the body must be a JSON object".into()));
+    }
+    serde_json::from_value(value).map_err(|err| Error::Invalid(format!("invalid request: {err}")))
 }
 
 /// A whole number from the query string, `default` when absent.
