@@ -181,6 +181,29 @@ fn hundreds_of_idle_connections_do_not_stop_health() {
 }
 
 #[test]
+fn running_out_of_descriptors_is_survived() {
+    // tiny_http's accept loop ends on its first accept error; pitstop must
+    // listen again by itself once the flood is gone.
+    let pitstop = Pitstop::start_with_fd_limit(&config(&no_redis(), ""), 48);
+    let mut flood = Vec::new();
+    for _ in 0..80 {
+        match TcpStream::connect(pitstop.addr) {
+            Ok(stream) => flood.push(stream),
+            Err(_) => break,
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(pitstop.log().contains("Too many open files"), "the flood did exhaust the descriptors:\n{}", pitstop.log());
+    drop(flood);
+    crate::support::wait_until(Duration::from_secs(15), "/health to answer again", || {
+        pitstop.try_health()
+    });
+    let (status, _) = pitstop.get("/deployment/actions");
+    assert_eq!(status, 200);
+}
+
+#[test]
 fn history_records_the_emergency_stop_with_who_and_when() {
     let redis = Redis::start();
     let pitstop = Pitstop::start(&config(&redis.url(), ""));

@@ -264,11 +264,29 @@ impl Pitstop {
     }
 
     pub fn start_with_env(config: &str, env: &[(&str, &str)]) -> Pitstop {
+        Pitstop::spawn(config, env, None)
+    }
+
+    /// With the open-file limit (soft and hard) set to `nofile`, to reach
+    /// descriptor exhaustion with a few dozen connections.
+    pub fn start_with_fd_limit(config: &str, nofile: u32) -> Pitstop {
+        Pitstop::spawn(config, &[("API_KEY", KEY)], Some(nofile))
+    }
+
+    fn spawn(config: &str, env: &[(&str, &str)], nofile: Option<u32>) -> Pitstop {
         let dir = TempDir::new("pitstop");
         let config_path = dir.path().join("actions.toml");
         std::fs::write(&config_path, config).unwrap();
         let stderr = std::fs::File::create(dir.path().join("pitstop.log")).unwrap();
-        let mut child = Command::new(bin())
+        let mut command = match nofile {
+            None => Command::new(bin()),
+            Some(n) => {
+                let mut c = Command::new("sh");
+                c.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\""), bin()]);
+                c
+            }
+        };
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0", "--config"])
             .arg(&config_path)
             .env_clear()
@@ -343,6 +361,18 @@ impl Pitstop {
         let mut out = Vec::new();
         let _ = stream.read_to_end(&mut out);
         String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// `/health` answered 200, without panicking when the connection fails.
+    pub fn try_health(&self) -> bool {
+        let Ok(mut stream) = TcpStream::connect(self.addr) else { return false };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        if stream.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").is_err() {
+            return false;
+        }
+        let mut out = String::new();
+        let _ = stream.read_to_string(&mut out);
+        out.starts_with("HTTP/1.1 200")
     }
 
     pub fn health_ok(&self) -> bool {

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every test pitstop has. On a fresh Debian machine it first installs
+# what the tests need, and only what is missing (so a second run is quick):
+#   - redis-server (Debian package), for a real Redis on a free port;
+#   - two Python virtualenvs under .venv/ with RQ 2.12.0 and RQ 3.0.0, for
+#     real `rq worker` processes;
+# then runs `cargo test` (unit tests and the integration tests in tests/it).
+# This is the command CI runs (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '==> %s\n' "$*"; }
+
+sudo_if_needed() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_packages=()
+command -v redis-server >/dev/null || apt_packages+=(redis-server)
+python3 -c 'import venv, ensurepip' 2>/dev/null || apt_packages+=(python3-venv)
+if [ "${#apt_packages[@]}" -gt 0 ]; then
+  say "installing ${apt_packages[*]}"
+  sudo_if_needed apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq "${apt_packages[@]}" >/dev/null
+fi
+
+# One virtualenv per RQ major version the tests run against.
+for spec in rq-2=2.12.0 rq-3=3.0.0; do
+  name=${spec%%=*} version=${spec#*=}
+  venv=.venv/$name
+  if ! "$venv/bin/python" -c "import rq, sys; sys.exit(rq.__version__ != '$version')" 2>/dev/null; then
+    say "creating $venv with rq==$version"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "rq==$version"
+  fi
+done
+
+say "cargo test"
+cargo test --locked "$@"
