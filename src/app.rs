@@ -60,7 +60,8 @@ impl App {
         let result = self.rq.emergency_stop();
         let (status, message, details) = match &result {
             Ok(report) => {
-                let complete = report.stop_undeliverable == 0 && report.stopped_confirmed == report.stop_requested;
+                let complete = report.stop_undeliverable == 0
+                    && report.stopped_confirmed == report.stop_requested;
                 let status = if complete { "success" } else { "partial" };
                 let message = format!(
                     "{} queued job(s) removed, {} running job(s) stopped ({} asked, {} unreachable, {} abandoned)",
@@ -92,9 +93,17 @@ impl App {
 
     /// Runs a declared action of `kind`. Until plugins land there are none,
     /// so this answers `unknown action` for every name.
-    pub fn run_action(&self, kind: ActionKind, request: &ActionRequest, _client: &str) -> Result<serde_json::Value> {
+    pub fn run_action(
+        &self,
+        kind: ActionKind,
+        request: &ActionRequest,
+        _client: &str,
+    ) -> Result<serde_json::Value> {
         let info = self.actions.lookup(kind, &request.action)?;
-        Err(Error::Internal(format!("action `{}` has no runner", info.name)))
+        Err(Error::Internal(format!(
+            "action `{}` has no runner",
+            info.name
+        )))
     }
 
     /// Writes a history row. A failure to record (a locked or full disk)
@@ -102,7 +111,11 @@ impl App {
     fn record(&self, run: RunRecord) {
         self.metrics.count_run(&run.action, &run.status);
         if let Err(err) = self.store.record(&run) {
-            log::error!("could not record run `{}` of `{}` in the history: {err}", run.id, run.action);
+            log::error!(
+                "could not record run `{}` of `{}` in the history: {err}",
+                run.id,
+                run.action
+            );
         }
     }
 }
@@ -112,5 +125,10 @@ impl App {
 pub fn new_run_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{:011x}-{:04x}-{:x}", (now_unix() * 1000.0) as u64, n & 0xffff, std::process::id())
+    format!(
+        "{:011x}-{:04x}-{:x}",
+        (now_unix() * 1000.0) as u64,
+        n & 0xffff,
+        std::process::id()
+    )
 }

@@ -51,11 +51,27 @@ EXIT CODES:
 
 #[derive(Debug, PartialEq)]
 pub enum Command {
-    Serve { config: PathBuf, listen: Option<String> },
-    Status { config: PathBuf, json: bool },
-    Stop { config: PathBuf, json: bool },
-    Run { config: PathBuf, action: String, service: Option<String>, json: bool },
-    Check { config: PathBuf },
+    Serve {
+        config: PathBuf,
+        listen: Option<String>,
+    },
+    Status {
+        config: PathBuf,
+        json: bool,
+    },
+    Stop {
+        config: PathBuf,
+        json: bool,
+    },
+    Run {
+        config: PathBuf,
+        action: String,
+        service: Option<String>,
+        json: bool,
+    },
+    Check {
+        config: PathBuf,
+    },
     Help,
     Version,
 }
@@ -78,7 +94,12 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
 
 pub fn parse(args: Vec<OsString>) -> Result<Command> {
     let mut args = args.into_iter().map(|a| {
-        a.into_string().map_err(|a| Error::Usage(format!("argument `{}` is not valid UTF-8", a.to_string_lossy())))
+        a.into_string().map_err(|a| {
+            Error::Usage(format!(
+                "argument `{}` is not valid UTF-8",
+                a.to_string_lossy()
+            ))
+        })
     });
     let command = match args.next().transpose()? {
         None => return Err(Error::Usage("no command given".into())),
@@ -94,7 +115,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Command> {
     let (mut listen, mut service, mut json, mut positional) = (None, None, false, Vec::new());
     while let Some(arg) = args.next().transpose()? {
         let mut value = |flag: &str| {
-            args.next().transpose()?.ok_or_else(|| Error::Usage(format!("`{flag}` needs a value")))
+            args.next()
+                .transpose()?
+                .ok_or_else(|| Error::Usage(format!("`{flag}` needs a value")))
         };
         match arg.as_str() {
             "--help" | "-h" => return Ok(Command::Help),
@@ -119,9 +142,16 @@ pub fn parse(args: Vec<OsString>) -> Result<Command> {
         "check" => no_extra(&positional).map(|()| Command::Check { config }),
         "run" => {
             let mut positional = positional.into_iter();
-            let action = positional.next().ok_or_else(|| Error::Usage("`run` needs an ACTION".into()))?;
+            let action = positional
+                .next()
+                .ok_or_else(|| Error::Usage("`run` needs an ACTION".into()))?;
             no_extra(&positional.collect::<Vec<_>>())?;
-            Ok(Command::Run { config, action, service, json })
+            Ok(Command::Run {
+                config,
+                action,
+                service,
+                json,
+            })
         }
         other => Err(Error::Usage(format!("unknown command `{other}`"))),
     }
@@ -180,15 +210,27 @@ fn run(command: Command) -> Result<u8> {
                     Ok(counts) => serde_json::json!({"counts": counts, "total": counts.total()}),
                     Err(err) => serde_json::json!({"error": err.to_string()}),
                 };
-                println!("{}", serde_json::json!({"services": services, "jobs": jobs}));
+                println!(
+                    "{}",
+                    serde_json::json!({"services": services, "jobs": jobs})
+                );
             } else {
                 for s in &services {
-                    println!("{:<20} {:<8} up {:<8} {}", s.name, s.status, s.uptime, s.detail);
+                    println!(
+                        "{:<20} {:<8} up {:<8} {}",
+                        s.name, s.status, s.uptime, s.detail
+                    );
                 }
                 match &jobs {
                     Ok(c) => println!(
                         "jobs: {} queued, {} started, {} finished, {} failed, {} canceled, {} deferred, {} scheduled",
-                        c.queued, c.started, c.finished, c.failed, c.canceled, c.deferred, c.scheduled
+                        c.queued,
+                        c.started,
+                        c.finished,
+                        c.failed,
+                        c.canceled,
+                        c.deferred,
+                        c.scheduled
                     ),
                     Err(err) => println!("jobs: unavailable: {err}"),
                 }
@@ -198,7 +240,8 @@ fn run(command: Command) -> Result<u8> {
         Command::Stop { config, json } => {
             let app = cli_app(&config)?;
             let report = app.emergency_stop("cli")?;
-            let complete = report.stop_undeliverable == 0 && report.stopped_confirmed == report.stop_requested;
+            let complete =
+                report.stop_undeliverable == 0 && report.stopped_confirmed == report.stop_requested;
             if json {
                 println!("{}", serde_json::to_string(&report).unwrap_or_default());
             } else {
@@ -208,12 +251,22 @@ fn run(command: Command) -> Result<u8> {
                 println!("could not be reached:     {}", report.stop_undeliverable);
                 println!("abandoned (dead worker):  {}", report.abandoned);
                 for job in &report.jobs {
-                    println!("  {} on {}: {}", job.id, job.worker.as_deref().unwrap_or("no worker"), job.outcome);
+                    println!(
+                        "  {} on {}: {}",
+                        job.id,
+                        job.worker.as_deref().unwrap_or("no worker"),
+                        job.outcome
+                    );
                 }
             }
             Ok(if complete { 0 } else { 1 })
         }
-        Command::Run { config, action, service, json } => {
+        Command::Run {
+            config,
+            action,
+            service,
+            json,
+        } => {
             let app = cli_app(&config)?;
             let request = ActionRequest { action, service };
             // An action's name tells its kind; the API splits them by path.
@@ -227,7 +280,13 @@ fn run(command: Command) -> Result<u8> {
             if json {
                 println!("{result}");
             } else {
-                println!("{}", result.get("message").and_then(|m| m.as_str()).unwrap_or("done"));
+                println!(
+                    "{}",
+                    result
+                        .get("message")
+                        .and_then(|m| m.as_str())
+                        .unwrap_or("done")
+                );
             }
             Ok(0)
         }
@@ -242,13 +301,19 @@ fn load(path: &std::path::Path, overrides: Overrides) -> Result<Config> {
 /// asks for more, so the output stays the command's own.
 fn cli_app(path: &std::path::Path) -> Result<App> {
     let config = load(path, Overrides::default())?;
-    let level = if std::env::var_os("PITSTOP_LOG").is_some() { config.log_level } else { log::LevelFilter::Warn };
+    let level = if std::env::var_os("PITSTOP_LOG").is_some() {
+        config.log_level
+    } else {
+        log::LevelFilter::Warn
+    };
     init_logging(level);
     App::new(config)
 }
 
 fn init_logging(level: log::LevelFilter) {
-    let config = simplelog::ConfigBuilder::new().set_time_format_rfc3339().build();
+    let config = simplelog::ConfigBuilder::new()
+        .set_time_format_rfc3339()
+        .build();
     let _ = simplelog::WriteLogger::init(level, config, std::io::stderr());
 }
 
@@ -267,18 +332,39 @@ mod tests {
         assert_eq!(p(&["--version"]).unwrap(), Command::Version);
         assert_eq!(
             p(&["serve", "--config", "x.toml", "--listen", "127.0.0.1:0"]).unwrap(),
-            Command::Serve { config: "x.toml".into(), listen: Some("127.0.0.1:0".into()) }
+            Command::Serve {
+                config: "x.toml".into(),
+                listen: Some("127.0.0.1:0".into())
+            }
         );
         assert_eq!(
             p(&["run", "pull", "--service", "api", "--json"]).unwrap(),
-            Command::Run { config: "actions.toml".into(), action: "pull".into(), service: Some("api".into()), json: true }
+            Command::Run {
+                config: "actions.toml".into(),
+                action: "pull".into(),
+                service: Some("api".into()),
+                json: true
+            }
         );
-        assert_eq!(p(&["status", "--json"]).unwrap(), Command::Status { config: "actions.toml".into(), json: true });
+        assert_eq!(
+            p(&["status", "--json"]).unwrap(),
+            Command::Status {
+                config: "actions.toml".into(),
+                json: true
+            }
+        );
     }
 
     #[test]
     fn usage_errors() {
-        for args in [&[][..], &["fly"], &["serve", "--json"], &["run"], &["stop", "extra"], &["serve", "--listen"]] {
+        for args in [
+            &[][..],
+            &["fly"],
+            &["serve", "--json"],
+            &["run"],
+            &["stop", "extra"],
+            &["serve", "--listen"],
+        ] {
             let err = p(args).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{args:?}: {err}");
         }

@@ -10,7 +10,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Seconds since the Unix epoch, with fractions.
 pub fn now_unix() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// `2026-11-24T13:05:09Z` for the given Unix time (whole seconds).
@@ -19,7 +22,12 @@ pub fn iso_utc(unix: f64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// The current time as [`iso_utc`] text.
@@ -80,7 +88,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         }
         let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = match &rest[..unit_len] {
             "ms" => Duration::from_millis(n),
             "s" => Duration::from_secs(n),
@@ -124,7 +134,10 @@ mod tests {
         let t = parse_rq_time("2026-11-24T12:43:23.665330Z").unwrap();
         assert_eq!(iso_utc(t), "2026-11-24T12:43:23Z");
         assert!((t - 1_795_524_203.665_33).abs() < 1e-3);
-        assert_eq!(parse_rq_time("2026-11-24T12:43:23Z").unwrap().floor(), 1_795_524_203.0);
+        assert_eq!(
+            parse_rq_time("2026-11-24T12:43:23Z").unwrap().floor(),
+            1_795_524_203.0
+        );
         assert_eq!(parse_rq_time("1795524203.5"), Some(1_795_524_203.5));
         assert_eq!(iso_utc(0.0), "1970-01-01T00:00:00Z");
         assert_eq!(iso_utc(951_782_400.0), "2000-02-29T00:00:00Z");

@@ -139,9 +139,8 @@ impl Config {
         overrides: &Overrides,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config> {
-        let source = std::fs::read_to_string(path).map_err(|err| {
-            Error::config(path, format!("cannot read the configuration: {err}"))
-        })?;
+        let source = std::fs::read_to_string(path)
+            .map_err(|err| Error::config(path, format!("cannot read the configuration: {err}")))?;
         Config::parse(path, &source, overrides, env)
     }
 
@@ -165,12 +164,19 @@ impl Config {
 
         // [server]
         let server = raw.server;
-        let listen = match (&overrides.listen, env_nonempty("PITSTOP_LISTEN"), &server.listen) {
-            (Some(cli), _, _) => parse_listen(cli)
-                .map_err(|m| Error::Usage(format!("--listen: {m}")))?,
+        let listen = match (
+            &overrides.listen,
+            env_nonempty("PITSTOP_LISTEN"),
+            &server.listen,
+        ) {
+            (Some(cli), _, _) => {
+                parse_listen(cli).map_err(|m| Error::Usage(format!("--listen: {m}")))?
+            }
             (None, Some(var), _) => parse_listen(&var)
                 .map_err(|m| Error::config(path, format!("PITSTOP_LISTEN: {m}")))?,
-            (None, None, Some(v)) => parse_listen(v.get_ref()).map_err(|m| at.error(v.span(), m))?,
+            (None, None, Some(v)) => {
+                parse_listen(v.get_ref()).map_err(|m| at.error(v.span(), m))?
+            }
             (None, None, None) => "127.0.0.1:8000".parse().expect("valid default"),
         };
         let api_key_env = match &server.api_key_env {
@@ -193,11 +199,18 @@ impl Config {
             Some(v) => parse_size(v.get_ref())
                 .filter(|n| (1024..=16 << 20).contains(n))
                 .ok_or_else(|| {
-                    at.error(v.span(), "write a size between `1KiB` and `16MiB`, like `64KiB`")
+                    at.error(
+                        v.span(),
+                        "write a size between `1KiB` and `16MiB`, like `64KiB`",
+                    )
                 })?,
             None => 64 << 10,
         };
-        let metrics_open = match server.metrics.as_ref().map(|v| (v.get_ref().as_str(), v.span())) {
+        let metrics_open = match server
+            .metrics
+            .as_ref()
+            .map(|v| (v.get_ref().as_str(), v.span()))
+        {
             None | Some(("key", _)) => false,
             Some(("open", _)) => true,
             Some((_, span)) => return Err(at.error(span, "must be `key` or `open`")),
@@ -211,7 +224,9 @@ impl Config {
             Some(level) => level.trim().parse().map_err(|_| {
                 Error::config(
                     path,
-                    format!("PITSTOP_LOG: `{level}` is not one of off, error, warn, info, debug, trace"),
+                    format!(
+                        "PITSTOP_LOG: `{level}` is not one of off, error, warn, info, debug, trace"
+                    ),
                 )
             })?,
             None => log::LevelFilter::Info,
@@ -221,7 +236,8 @@ impl Config {
         let redis = raw.redis;
         let url = match (env_nonempty("REDIS_URL"), &redis.url) {
             (Some(url), _) => {
-                check_redis_url(&url).map_err(|m| Error::config(path, format!("REDIS_URL: {m}")))?;
+                check_redis_url(&url)
+                    .map_err(|m| Error::config(path, format!("REDIS_URL: {m}")))?;
                 url
             }
             (None, Some(v)) => {
@@ -232,16 +248,31 @@ impl Config {
         };
         let queue = match &redis.queue {
             Some(v) if is_rq_name(v.get_ref()) => v.get_ref().clone(),
-            Some(v) => return Err(at.error(v.span(), "a queue name is letters, digits, `-`, `_`, `.` or `:`")),
+            Some(v) => {
+                return Err(at.error(
+                    v.span(),
+                    "a queue name is letters, digits, `-`, `_`, `.` or `:`",
+                ));
+            }
             None => "default".to_string(),
         };
         let key_prefix = match &redis.key_prefix {
             Some(v) if is_rq_name(v.get_ref()) => v.get_ref().clone(),
-            Some(v) => return Err(at.error(v.span(), "a key prefix is letters, digits, `-`, `_`, `.` or `:`")),
+            Some(v) => {
+                return Err(at.error(
+                    v.span(),
+                    "a key prefix is letters, digits, `-`, `_`, `.` or `:`",
+                ));
+            }
             None => "rq".to_string(),
         };
         let timeout = at.duration(redis.timeout.as_ref(), Duration::from_secs(2))?;
-        let redis = RedisConfig { url, queue, key_prefix, timeout };
+        let redis = RedisConfig {
+            url,
+            queue,
+            key_prefix,
+            timeout,
+        };
 
         // [[services]]
         let mut seen = HashSet::new();
@@ -252,11 +283,19 @@ impl Config {
                 return Err(at.error(raw.name.span(), "a service needs a name"));
             }
             if !seen.insert(name.clone()) {
-                return Err(at.error(raw.name.span(), format!("service `{name}` is declared twice")));
+                return Err(at.error(
+                    raw.name.span(),
+                    format!("service `{name}` is declared twice"),
+                ));
             }
-            let probe = parse_probe(raw.probe.get_ref()).map_err(|m| at.error(raw.probe.span(), m))?;
+            let probe =
+                parse_probe(raw.probe.get_ref()).map_err(|m| at.error(raw.probe.span(), m))?;
             let timeout = at.duration(raw.timeout.as_ref(), Duration::from_secs(3))?;
-            services.push(ServiceSpec { name, probe, timeout });
+            services.push(ServiceSpec {
+                name,
+                probe,
+                timeout,
+            });
         }
 
         Ok(Config {
@@ -284,10 +323,16 @@ impl Config {
         let why = match self.api_key.as_deref() {
             None => format!("`{}` is not set", self.api_key_env),
             Some(SEED_DEFAULT_KEY) => {
-                format!("`{}` is the seed's published default `{SEED_DEFAULT_KEY}`", self.api_key_env)
+                format!(
+                    "`{}` is the seed's published default `{SEED_DEFAULT_KEY}`",
+                    self.api_key_env
+                )
             }
             Some(key) if key.chars().count() < MIN_KEY_LEN => {
-                format!("`{}` is shorter than {MIN_KEY_LEN} characters", self.api_key_env)
+                format!(
+                    "`{}` is shorter than {MIN_KEY_LEN} characters",
+                    self.api_key_env
+                )
             }
             Some(_) => return Ok(()),
         };
@@ -312,7 +357,12 @@ struct Locator<'a> {
 impl Locator<'_> {
     fn error(&self, span: Range<usize>, message: impl Into<String>) -> Error {
         let (line, key) = locate(self.source, span.start);
-        Error::Config { path: self.path.to_path_buf(), line: Some(line), key, message: message.into() }
+        Error::Config {
+            path: self.path.to_path_buf(),
+            line: Some(line),
+            key,
+            message: message.into(),
+        }
     }
 
     fn duration(&self, value: Option<&Spanned<String>>, default: Duration) -> Result<Duration> {
@@ -335,7 +385,9 @@ fn locate(source: &str, offset: usize) -> (usize, Option<String>) {
     let before = &source[..offset];
     let line_no = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let line_end = source[offset..].find('\n').map_or(source.len(), |i| offset + i);
+    let line_end = source[offset..]
+        .find('\n')
+        .map_or(source.len(), |i| offset + i);
     let line = &source[line_start..line_end];
     let column = offset - line_start;
 
@@ -349,11 +401,15 @@ fn locate(source: &str, offset: usize) -> (usize, Option<String>) {
             Some(word.trim_matches('"').to_string()).filter(|w| !w.is_empty())
         }
     };
-    let header = source[..line_start].lines().rev().map(str::trim).find_map(|l| {
-        let name = l.strip_prefix("[[").and_then(|l| l.split("]]").next());
-        let name = name.or_else(|| l.strip_prefix('[').and_then(|l| l.split(']').next()));
-        name.map(|n| n.trim().to_string())
-    });
+    let header = source[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find_map(|l| {
+            let name = l.strip_prefix("[[").and_then(|l| l.split("]]").next());
+            let name = name.or_else(|| l.strip_prefix('[').and_then(|l| l.split(']').next()));
+            name.map(|n| n.trim().to_string())
+        });
     let key = match (header, key_on_line) {
         (Some(h), Some(k)) if !line.trim_start().starts_with('[') => Some(format!("{h}.{k}")),
         (Some(h), None) => Some(h),
@@ -370,9 +426,13 @@ fn parse_listen(text: &str) -> std::result::Result<SocketAddr, String> {
 
 fn check_redis_url(url: &str) -> std::result::Result<(), String> {
     if !(url.starts_with("redis://") || url.starts_with("unix://")) {
-        return Err(format!("`{url}` is not a Redis URL: write it like `redis://127.0.0.1:6379/0`"));
+        return Err(format!(
+            "`{url}` is not a Redis URL: write it like `redis://127.0.0.1:6379/0`"
+        ));
     }
-    redis::Client::open(url).map(drop).map_err(|err| format!("`{url}`: {err}"))
+    redis::Client::open(url)
+        .map(drop)
+        .map_err(|err| format!("`{url}`: {err}"))
 }
 
 fn parse_probe(text: &str) -> std::result::Result<Probe, String> {
@@ -382,7 +442,10 @@ fn parse_probe(text: &str) -> std::result::Result<Probe, String> {
         "rq-worker" => return Ok(Probe::RqWorker),
         _ => {}
     }
-    if let Some(rest) = text.strip_prefix("http://").or_else(|| text.strip_prefix("https://")) {
+    if let Some(rest) = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"))
+    {
         if !rest.is_empty() && !rest.starts_with('/') && !text.contains(char::is_whitespace) {
             return Ok(Probe::Http(text.to_string()));
         }
@@ -403,7 +466,9 @@ fn parse_probe(text: &str) -> std::result::Result<Probe, String> {
 /// `64KiB`, `32MiB`, `1GiB`, `512B` or a plain number of bytes.
 pub fn parse_size(text: &str) -> Option<usize> {
     let text = text.trim();
-    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let n: usize = text[..digits].parse().ok()?;
     let unit = match text[digits..].trim() {
         "" | "B" => 1,
@@ -424,7 +489,9 @@ fn is_env_name(name: &str) -> bool {
 fn is_rq_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 200
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
 }
 
 #[cfg(test)]
@@ -432,7 +499,12 @@ mod tests {
     use super::*;
 
     fn parse(source: &str) -> Result<Config> {
-        Config::parse(Path::new("/etc/pitstop/actions.toml"), source, &Overrides::default(), &|_| None)
+        Config::parse(
+            Path::new("/etc/pitstop/actions.toml"),
+            source,
+            &Overrides::default(),
+            &|_| None,
+        )
     }
 
     fn err(source: &str) -> String {
@@ -459,12 +531,27 @@ mod tests {
             err("[redis]\nqueue = \"q\"\ntimeout = \"3 parsecs\"\n"),
             "/etc/pitstop/actions.toml:3: key `redis.timeout`: invalid duration `3 parsecs`: write it like `500ms`, `30s`, `5m` or `1h`"
         );
-        let e = err("[[services]]\nname = \"A\"\nprobe = \"redis\"\n[[services]]\nname = \"B\"\nprobe = \"htp://x\"\n");
-        assert!(e.starts_with("/etc/pitstop/actions.toml:6: key `services.probe`: unknown probe `htp://x`"), "{e}");
-        let e = err("[[services]]\nname = \"A\"\nprobe = \"redis\"\n[[services]]\nname = \"A\"\nprobe = \"redis\"\n");
-        assert!(e.contains(":5: key `services.name`: service `A` is declared twice"), "{e}");
+        let e = err(
+            "[[services]]\nname = \"A\"\nprobe = \"redis\"\n[[services]]\nname = \"B\"\nprobe = \"htp://x\"\n",
+        );
+        assert!(
+            e.starts_with(
+                "/etc/pitstop/actions.toml:6: key `services.probe`: unknown probe `htp://x`"
+            ),
+            "{e}"
+        );
+        let e = err(
+            "[[services]]\nname = \"A\"\nprobe = \"redis\"\n[[services]]\nname = \"A\"\nprobe = \"redis\"\n",
+        );
+        assert!(
+            e.contains(":5: key `services.name`: service `A` is declared twice"),
+            "{e}"
+        );
         let e = err("[server]\nlisten = \"localhost\"\n");
-        assert!(e.contains(":2: key `server.listen`: `localhost` is not an address"), "{e}");
+        assert!(
+            e.contains(":2: key `server.listen`: `localhost` is not an address"),
+            "{e}"
+        );
         let e = err("[server]\nthreads = \"many\"\n");
         assert!(e.contains(":2: key `server.threads`"), "{e}");
         let e = err("[server\n");
@@ -484,7 +571,9 @@ mod tests {
         assert_eq!(c.redis.url, "redis://10.0.0.5:6380/2");
         assert_eq!(c.listen.to_string(), "0.0.0.0:9000");
         assert_eq!(c.api_key.as_deref(), Some("k"));
-        let cli = Overrides { listen: Some("127.0.0.1:0".into()) };
+        let cli = Overrides {
+            listen: Some("127.0.0.1:0".into()),
+        };
         let c = Config::parse(Path::new("a.toml"), source, &cli, &env).unwrap();
         assert_eq!(c.listen.port(), 0);
         let bad = |name: &str| (name == "PITSTOP_LOG").then(|| "loud".to_string());
@@ -497,13 +586,32 @@ mod tests {
         let with = |listen: &str, key: Option<&str>| {
             let key = key.map(str::to_string);
             let env = move |name: &str| if name == "API_KEY" { key.clone() } else { None };
-            let cli = Overrides { listen: Some(listen.into()) };
-            Config::parse(Path::new("a.toml"), "", &cli, &env).unwrap().check_exposure()
+            let cli = Overrides {
+                listen: Some(listen.into()),
+            };
+            Config::parse(Path::new("a.toml"), "", &cli, &env)
+                .unwrap()
+                .check_exposure()
         };
         assert!(with("127.0.0.1:0", None).is_ok());
-        assert!(with("0.0.0.0:0", None).unwrap_err().to_string().contains("`API_KEY` is not set"));
-        assert!(with("0.0.0.0:0", Some("short")).unwrap_err().to_string().contains("shorter than 16"));
-        assert!(with("0.0.0.0:0", Some(SEED_DEFAULT_KEY)).unwrap_err().to_string().contains("published default"));
+        assert!(
+            with("0.0.0.0:0", None)
+                .unwrap_err()
+                .to_string()
+                .contains("`API_KEY` is not set")
+        );
+        assert!(
+            with("0.0.0.0:0", Some("short"))
+                .unwrap_err()
+                .to_string()
+                .contains("shorter than 16")
+        );
+        assert!(
+            with("0.0.0.0:0", Some(SEED_DEFAULT_KEY))
+                .unwrap_err()
+                .to_string()
+                .contains("published default")
+        );
         assert!(with("0.0.0.0:0", Some("a-long-enough-random-key")).is_ok());
     }
 

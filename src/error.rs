@@ -81,7 +81,12 @@ impl Error {
     /// A configuration error that is not tied to a line of the file, such as
     /// a bad environment override.
     pub fn config(path: impl Into<PathBuf>, message: impl Into<String>) -> Error {
-        Error::Config { path: path.into(), line: None, key: None, message: message.into() }
+        Error::Config {
+            path: path.into(),
+            line: None,
+            key: None,
+            message: message.into(),
+        }
     }
 }
 
@@ -89,7 +94,12 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Usage(msg) => write!(f, "{msg}"),
-            Error::Config { path, line, key, message } => {
+            Error::Config {
+                path,
+                line,
+                key,
+                message,
+            } => {
                 write!(f, "{}", path.display())?;
                 if let Some(line) = line {
                     write!(f, ":{line}")?;

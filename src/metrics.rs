@@ -21,26 +21,51 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn count_response(&self, status: u16) {
-        *self.responses.lock().unwrap_or_else(|p| p.into_inner()).entry(status).or_default() += 1;
+        *self
+            .responses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(status)
+            .or_default() += 1;
     }
 
     pub fn count_run(&self, action: &str, status: &str) {
         let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
-        *runs.entry((action.to_string(), status.to_string())).or_default() += 1;
+        *runs
+            .entry((action.to_string(), status.to_string()))
+            .or_default() += 1;
     }
 
     /// The whole exposition. `counts` is `None` when Redis is unreachable.
-    pub fn render(&self, version: &str, uptime_secs: f64, counts: Option<&Counts>, services: &[ServiceStatus]) -> String {
+    pub fn render(
+        &self,
+        version: &str,
+        uptime_secs: f64,
+        counts: Option<&Counts>,
+        services: &[ServiceStatus],
+    ) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "# HELP pitstop_info pitstop's version.\n# TYPE pitstop_info gauge");
+        let _ = writeln!(
+            out,
+            "# HELP pitstop_info pitstop's version.\n# TYPE pitstop_info gauge"
+        );
         let _ = writeln!(out, "pitstop_info{{version=\"{}\"}} 1", escape(version));
-        let _ = writeln!(out, "# HELP pitstop_uptime_seconds Seconds since pitstop started.\n# TYPE pitstop_uptime_seconds gauge");
+        let _ = writeln!(
+            out,
+            "# HELP pitstop_uptime_seconds Seconds since pitstop started.\n# TYPE pitstop_uptime_seconds gauge"
+        );
         let _ = writeln!(out, "pitstop_uptime_seconds {uptime_secs:.0}");
 
-        let _ = writeln!(out, "# HELP pitstop_redis_up Whether Redis answered this scrape.\n# TYPE pitstop_redis_up gauge");
+        let _ = writeln!(
+            out,
+            "# HELP pitstop_redis_up Whether Redis answered this scrape.\n# TYPE pitstop_redis_up gauge"
+        );
         let _ = writeln!(out, "pitstop_redis_up {}", u8::from(counts.is_some()));
         if let Some(c) = counts {
-            let _ = writeln!(out, "# HELP pitstop_rq_jobs RQ jobs per state.\n# TYPE pitstop_rq_jobs gauge");
+            let _ = writeln!(
+                out,
+                "# HELP pitstop_rq_jobs RQ jobs per state.\n# TYPE pitstop_rq_jobs gauge"
+            );
             for (state, n) in [
                 ("queued", c.queued),
                 ("started", c.started),
@@ -54,19 +79,44 @@ impl Metrics {
             }
         }
 
-        let _ = writeln!(out, "# HELP pitstop_service_up Whether each service's probe found it running.\n# TYPE pitstop_service_up gauge");
+        let _ = writeln!(
+            out,
+            "# HELP pitstop_service_up Whether each service's probe found it running.\n# TYPE pitstop_service_up gauge"
+        );
         for s in services {
-            let _ = writeln!(out, "pitstop_service_up{{service=\"{}\",status=\"{}\"}} {}", escape(&s.name), s.status, u8::from(s.status == "running"));
+            let _ = writeln!(
+                out,
+                "pitstop_service_up{{service=\"{}\",status=\"{}\"}} {}",
+                escape(&s.name),
+                s.status,
+                u8::from(s.status == "running")
+            );
         }
 
-        let _ = writeln!(out, "# HELP pitstop_http_responses_total HTTP responses by status code.\n# TYPE pitstop_http_responses_total counter");
-        for (code, n) in self.responses.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        let _ = writeln!(
+            out,
+            "# HELP pitstop_http_responses_total HTTP responses by status code.\n# TYPE pitstop_http_responses_total counter"
+        );
+        for (code, n) in self
+            .responses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
             let _ = writeln!(out, "pitstop_http_responses_total{{code=\"{code}\"}} {n}");
         }
 
-        let _ = writeln!(out, "# HELP pitstop_action_runs_total Action runs and emergency stops by outcome.\n# TYPE pitstop_action_runs_total counter");
+        let _ = writeln!(
+            out,
+            "# HELP pitstop_action_runs_total Action runs and emergency stops by outcome.\n# TYPE pitstop_action_runs_total counter"
+        );
         for ((action, status), n) in self.runs.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            let _ = writeln!(out, "pitstop_action_runs_total{{action=\"{}\",status=\"{}\"}} {n}", escape(action), escape(status));
+            let _ = writeln!(
+                out,
+                "pitstop_action_runs_total{{action=\"{}\",status=\"{}\"}} {n}",
+                escape(action),
+                escape(status)
+            );
         }
         out
     }
@@ -74,5 +124,8 @@ impl Metrics {
 
 /// Label values escape `\`, `"` and newlines.
 fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

@@ -23,8 +23,13 @@ pub struct RedisPool {
 impl RedisPool {
     /// Validates the URL; does not connect (pitstop must start without Redis).
     pub fn new(url: &str, timeout: Duration) -> Result<RedisPool> {
-        let client = redis::Client::open(url).map_err(|e| Error::Redis(describe_redis_error(&e)))?;
-        Ok(RedisPool { client, idle: Mutex::new(Vec::new()), timeout })
+        let client =
+            redis::Client::open(url).map_err(|e| Error::Redis(describe_redis_error(&e)))?;
+        Ok(RedisPool {
+            client,
+            idle: Mutex::new(Vec::new()),
+            timeout,
+        })
     }
 
     /// Runs `work` on a connection. The connection goes back to the pool
@@ -75,6 +80,7 @@ impl RedisPool {
     }
 
     fn fresh(&self) -> Result<redis::Connection> {
-        self.connect().map_err(|e| Error::Redis(describe_redis_error(&e)))
+        self.connect()
+            .map_err(|e| Error::Redis(describe_redis_error(&e)))
     }
 }

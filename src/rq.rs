@@ -89,7 +89,13 @@ pub struct Counts {
 
 impl Counts {
     pub fn total(&self) -> u64 {
-        self.queued + self.started + self.finished + self.failed + self.canceled + self.deferred + self.scheduled
+        self.queued
+            + self.started
+            + self.finished
+            + self.failed
+            + self.canceled
+            + self.deferred
+            + self.scheduled
     }
 }
 
@@ -113,7 +119,10 @@ pub struct Page {
 
 impl Default for Page {
     fn default() -> Page {
-        Page { offset: 0, limit: 10 }
+        Page {
+            offset: 0,
+            limit: 10,
+        }
     }
 }
 
@@ -158,8 +167,16 @@ pub struct StoppedJob {
     pub outcome: String,
 }
 
-const JOB_FIELDS: [&str; 8] =
-    ["status", "description", "origin", "created_at", "enqueued_at", "started_at", "ended_at", "worker_name"];
+const JOB_FIELDS: [&str; 8] = [
+    "status",
+    "description",
+    "origin",
+    "created_at",
+    "enqueued_at",
+    "started_at",
+    "ended_at",
+    "worker_name",
+];
 
 impl Rq {
     pub fn new(pool: RedisPool, queue: &str, prefix: &str) -> Rq {
@@ -171,8 +188,12 @@ impl Rq {
         }
     }
 
-    pub fn pool(&self) -> &RedisPool {
-        &self.pool
+    /// PING, then `INFO server`, on a new connection, so that the caller
+    /// sees this connect's own failure (refused, timed out).
+    pub fn server_info(&self) -> redis::RedisResult<String> {
+        let mut conn = self.pool.connect()?;
+        redis::cmd("PING").query::<String>(&mut conn)?;
+        redis::cmd("INFO").arg("server").query(&mut conn)
     }
 
     fn key(&self, registry: &str) -> String {
@@ -188,30 +209,65 @@ impl Rq {
     /// job hashes (and, for failed jobs, their latest result).
     pub fn jobs(&self, page: Page) -> Result<JobsPage> {
         let now = now_unix();
-        let (start, stop) = (page.offset as isize, (page.offset + page.limit) as isize - 1);
+        let (start, stop) = (
+            page.offset as isize,
+            (page.offset + page.limit) as isize - 1,
+        );
         let live = format!("({now}");
         let mut pipe = redis::pipe();
-        pipe.cmd("LLEN").arg(self.key("queue"))
-            .cmd("LRANGE").arg(self.key("queue")).arg(start).arg(stop)
-            .cmd("ZRANGE").arg(self.key("wip")).arg(0).arg(-1).arg("WITHSCORES")
-            .cmd("ZCOUNT").arg(self.key("finished")).arg(&live).arg("+inf")
-            .cmd("ZREVRANGEBYSCORE").arg(self.key("finished")).arg("+inf").arg(&live)
-                .arg("LIMIT").arg(page.offset).arg(page.limit)
-            .cmd("ZCOUNT").arg(self.key("failed")).arg(&live).arg("+inf")
-            .cmd("ZREVRANGEBYSCORE").arg(self.key("failed")).arg("+inf").arg(&live)
-                .arg("LIMIT").arg(page.offset).arg(page.limit)
-            .cmd("ZCARD").arg(self.key("canceled"))
-            .cmd("ZCARD").arg(self.key("deferred"))
-            .cmd("ZCARD").arg(self.key("scheduled"));
+        pipe.cmd("LLEN")
+            .arg(self.key("queue"))
+            .cmd("LRANGE")
+            .arg(self.key("queue"))
+            .arg(start)
+            .arg(stop)
+            .cmd("ZRANGE")
+            .arg(self.key("wip"))
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .cmd("ZCOUNT")
+            .arg(self.key("finished"))
+            .arg(&live)
+            .arg("+inf")
+            .cmd("ZREVRANGEBYSCORE")
+            .arg(self.key("finished"))
+            .arg("+inf")
+            .arg(&live)
+            .arg("LIMIT")
+            .arg(page.offset)
+            .arg(page.limit)
+            .cmd("ZCOUNT")
+            .arg(self.key("failed"))
+            .arg(&live)
+            .arg("+inf")
+            .cmd("ZREVRANGEBYSCORE")
+            .arg(self.key("failed"))
+            .arg("+inf")
+            .arg(&live)
+            .arg("LIMIT")
+            .arg(page.offset)
+            .arg(page.limit)
+            .cmd("ZCARD")
+            .arg(self.key("canceled"))
+            .cmd("ZCARD")
+            .arg(self.key("deferred"))
+            .cmd("ZCARD")
+            .arg(self.key("scheduled"));
         if page.limit == 0 {
             // LRANGE 0 -1 would list the whole queue.
             pipe.clear();
-            return self.jobs(Page { offset: page.offset, limit: 1 }).map(|mut p| {
-                p.queued.clear();
-                p.finished.clear();
-                p.failed.clear();
-                p
-            });
+            return self
+                .jobs(Page {
+                    offset: page.offset,
+                    limit: 1,
+                })
+                .map(|mut p| {
+                    p.queued.clear();
+                    p.finished.clear();
+                    p.failed.clear();
+                    p
+                });
         }
         let replies: Vec<Value> = self.pool.with(|c| pipe.query(c))?;
         let int = |i: usize| replies.get(i).and_then(as_u64).unwrap_or(0);
@@ -238,15 +294,27 @@ impl Rq {
         for (member, _) in &started_members {
             let (id, _) = split_member(member);
             pipe.cmd("HMGET").arg(self.job_key(id)).arg(&JOB_FIELDS[..]);
-            pipe.cmd("HGET").arg(format!("{}:execution:{member}", self.prefix)).arg("worker_name");
+            pipe.cmd("HGET")
+                .arg(format!("{}:execution:{member}", self.prefix))
+                .arg("worker_name");
         }
         for id in &failed_ids {
-            pipe.cmd("HMGET").arg(self.job_key(id)).arg(&JOB_FIELDS[..]).arg("exc_info");
-            pipe.cmd("XREVRANGE").arg(format!("{}:results:{id}", self.prefix)).arg("+").arg("-")
-                .arg("COUNT").arg(1);
+            pipe.cmd("HMGET")
+                .arg(self.job_key(id))
+                .arg(&JOB_FIELDS[..])
+                .arg("exc_info");
+            pipe.cmd("XREVRANGE")
+                .arg(format!("{}:results:{id}", self.prefix))
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(1);
         }
-        let replies: Vec<Value> =
-            if pipe.is_empty() { Vec::new() } else { self.pool.with(|c| pipe.query(c))? };
+        let replies: Vec<Value> = if pipe.is_empty() {
+            Vec::new()
+        } else {
+            self.pool.with(|c| pipe.query(c))?
+        };
         let mut replies = replies.into_iter();
         let mut dangling = 0;
         let mut take = |ids: &[String], replies: &mut std::vec::IntoIter<Value>| {
@@ -293,32 +361,52 @@ impl Rq {
                 .or_else(|| exc_info.map(|raw| inflate_text(&raw)));
             failed.push(job);
         }
-        Ok(JobsPage { queued, started, finished, failed, counts, dangling })
+        Ok(JobsPage {
+            queued,
+            started,
+            finished,
+            failed,
+            counts,
+            dangling,
+        })
     }
 
     /// Job counts only (for `/metrics` and `pitstop status`): one round trip.
     pub fn counts(&self) -> Result<Counts> {
-        self.jobs(Page { offset: 0, limit: 0 }).map(|p| p.counts)
+        self.jobs(Page {
+            offset: 0,
+            limit: 0,
+        })
+        .map(|p| p.counts)
     }
 
     /// The workers registered on the queue, with their liveness.
     pub fn workers(&self) -> Result<Vec<Worker>> {
         let names: Vec<String> = self.pool.with(|c| {
-            redis::cmd("SMEMBERS").arg(format!("{}:workers:{}", self.prefix, self.queue)).query(c)
+            redis::cmd("SMEMBERS")
+                .arg(format!("{}:workers:{}", self.prefix, self.queue))
+                .query(c)
         })?;
         if names.is_empty() {
             return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
         for key in &names {
-            pipe.cmd("HMGET").arg(key).arg(&["state", "birth", "last_heartbeat", "death"][..]);
+            pipe.cmd("HMGET")
+                .arg(key)
+                .arg(&["state", "birth", "last_heartbeat", "death"][..]);
             let name = key.rsplit_once(":worker:").map_or(key.as_str(), |(_, n)| n);
-            pipe.cmd("PUBSUB").arg("NUMSUB").arg(format!("{}:pubsub:{name}", self.prefix));
+            pipe.cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg(format!("{}:pubsub:{name}", self.prefix));
         }
         let replies: Vec<Value> = self.pool.with(|c| pipe.query(c))?;
         let mut workers = Vec::new();
         for (key, pair) in names.iter().zip(replies.chunks(2)) {
-            let name = key.rsplit_once(":worker:").map_or(key.as_str(), |(_, n)| n).to_string();
+            let name = key
+                .rsplit_once(":worker:")
+                .map_or(key.as_str(), |(_, n)| n)
+                .to_string();
             let fields = match &pair[0] {
                 Value::Array(values) => values.iter().map(as_string).collect::<Vec<_>>(),
                 _ => continue,
@@ -351,9 +439,15 @@ impl Rq {
     pub fn emergency_stop(&self) -> Result<StopReport> {
         let queue_key = self.key("queue");
         let queued_removed: u64 = self.pool.with(|c| {
-            self.empty_script.key(&queue_key).arg(&self.prefix).invoke(c)
+            self.empty_script
+                .key(&queue_key)
+                .arg(&self.prefix)
+                .invoke(c)
         })?;
-        let mut report = StopReport { queued_removed, ..StopReport::default() };
+        let mut report = StopReport {
+            queued_removed,
+            ..StopReport::default()
+        };
         let mut handled: HashSet<String> = HashSet::new();
         let mut requested: Vec<String> = Vec::new();
         self.stop_running(&mut report, &mut handled, &mut requested)?;
@@ -361,7 +455,10 @@ impl Rq {
         let deadline = Instant::now() + STOP_CONFIRM;
         let mut confirmed: HashSet<String> = HashSet::new();
         loop {
-            let pending: Vec<&String> = requested.iter().filter(|id| !confirmed.contains(*id)).collect();
+            let pending: Vec<&String> = requested
+                .iter()
+                .filter(|id| !confirmed.contains(*id))
+                .collect();
             if !pending.is_empty() {
                 let mut pipe = redis::pipe();
                 for id in &pending {
@@ -402,9 +499,17 @@ impl Rq {
         requested: &mut Vec<String>,
     ) -> Result<()> {
         let now = now_unix();
-        let members: Vec<(String, f64)> = self.pool.with(|c| {
-            redis::cmd("ZRANGE").arg(self.key("wip")).arg(0).arg(-1).arg("WITHSCORES").query::<Value>(c)
-        }).map(|v| scored(&v))?;
+        let members: Vec<(String, f64)> = self
+            .pool
+            .with(|c| {
+                redis::cmd("ZRANGE")
+                    .arg(self.key("wip"))
+                    .arg(0)
+                    .arg(-1)
+                    .arg("WITHSCORES")
+                    .query::<Value>(c)
+            })
+            .map(|v| scored(&v))?;
         let fresh: Vec<(String, f64)> = members
             .into_iter()
             .filter(|(member, _)| !handled.contains(split_member(member).0))
@@ -414,13 +519,19 @@ impl Rq {
         }
         let mut pipe = redis::pipe();
         for (member, _) in &fresh {
-            pipe.cmd("HGET").arg(self.job_key(split_member(member).0)).arg("worker_name");
-            pipe.cmd("HGET").arg(format!("{}:execution:{member}", self.prefix)).arg("worker_name");
+            pipe.cmd("HGET")
+                .arg(self.job_key(split_member(member).0))
+                .arg("worker_name");
+            pipe.cmd("HGET")
+                .arg(format!("{}:execution:{member}", self.prefix))
+                .arg("worker_name");
         }
         let names: Vec<Option<String>> = self.pool.with(|c| pipe.query(c))?;
         let mut workers: HashMap<String, Option<String>> = HashMap::new();
         for ((member, _), pair) in fresh.iter().zip(names.chunks(2)) {
-            let worker = pair[0].clone().filter(|w| !w.is_empty())
+            let worker = pair[0]
+                .clone()
+                .filter(|w| !w.is_empty())
                 .or_else(|| pair[1].clone().filter(|w| !w.is_empty()));
             workers.insert(member.clone(), worker);
         }
@@ -434,8 +545,9 @@ impl Rq {
             } else if let Some(worker) = &worker {
                 let payload = serde_json::json!({"command": "stop-job", "job_id": id}).to_string();
                 let channel = format!("{}:pubsub:{worker}", self.prefix);
-                let receivers: u64 =
-                    self.pool.with(|c| redis::cmd("PUBLISH").arg(&channel).arg(&payload).query(c))?;
+                let receivers: u64 = self
+                    .pool
+                    .with(|c| redis::cmd("PUBLISH").arg(&channel).arg(&payload).query(c))?;
                 if receivers > 0 {
                     report.stop_requested += 1;
                     requested.push(id.to_string());
@@ -448,7 +560,11 @@ impl Rq {
                 report.stop_undeliverable += 1;
                 "undeliverable"
             };
-            report.jobs.push(StoppedJob { id: id.to_string(), worker, outcome: outcome.to_string() });
+            report.jobs.push(StoppedJob {
+                id: id.to_string(),
+                worker,
+                outcome: outcome.to_string(),
+            });
         }
         Ok(())
     }
@@ -464,8 +580,14 @@ fn split_member(member: &str) -> (&str, Option<&str>) {
 }
 
 fn job_from_fields(id: &str, reply: Option<Value>) -> Option<Job> {
-    let Some(Value::Array(values)) = reply else { return None };
-    let fields: Vec<Option<String>> = values.iter().take(JOB_FIELDS.len()).map(as_string).collect();
+    let Some(Value::Array(values)) = reply else {
+        return None;
+    };
+    let fields: Vec<Option<String>> = values
+        .iter()
+        .take(JOB_FIELDS.len())
+        .map(as_string)
+        .collect();
     if fields.iter().all(Option::is_none) {
         return None;
     }
@@ -489,11 +611,18 @@ fn job_from_fields(id: &str, reply: Option<Value>) -> Option<Job> {
 /// `exc_string` of the newest entry of an `XREVRANGE … COUNT 1` reply:
 /// base64, then zlib, then UTF-8 text.
 fn latest_exc_string(reply: &Value) -> Option<String> {
-    let Value::Array(entries) = reply else { return None };
-    let Some(Value::Array(entry)) = entries.first() else { return None };
-    let Some(Value::Array(fields)) = entry.get(1) else { return None };
+    let Value::Array(entries) = reply else {
+        return None;
+    };
+    let Some(Value::Array(entry)) = entries.first() else {
+        return None;
+    };
+    let Some(Value::Array(fields)) = entry.get(1) else {
+        return None;
+    };
     let mut pairs = fields.chunks(2);
-    let encoded = pairs.find(|p| p.len() == 2 && as_string(&p[0]).as_deref() == Some("exc_string"))?;
+    let encoded =
+        pairs.find(|p| p.len() == 2 && as_string(&p[0]).as_deref() == Some("exc_string"))?;
     let encoded = as_bytes(&encoded[1])?;
     let raw = base64_decode(&encoded)?;
     Some(inflate_text(&raw))
@@ -568,7 +697,9 @@ fn strings(value: &Value) -> Vec<String> {
 
 /// A `WITHSCORES` reply as (member, score) pairs.
 fn scored(value: &Value) -> Vec<(String, f64)> {
-    let Value::Array(values) = value else { return Vec::new() };
+    let Value::Array(values) = value else {
+        return Vec::new();
+    };
     values
         .chunks(2)
         .filter_map(|pair| {
@@ -596,9 +727,13 @@ mod tests {
     #[test]
     fn decodes_rq_tracebacks() {
         // base64(zlib("Traceback\nValueError: boom")) as Python writes it.
-        let b64 = b"eJwLKUpMTk1KTM5W0MjNLy5RKEpNTs0rUUhOzMlRyEksLtG04gpLzClNdS0qyi+yUkjKz88FANsYEjg=";
+        let b64 =
+            b"eJwLKUpMTk1KTM5W0MjNLy5RKEpNTs0rUUhOzMlRyEksLtG04gpLzClNdS0qyi+yUkjKz88FANsYEjg=";
         let text = base64_decode(b64).map(|raw| inflate_text(&raw));
-        assert_eq!(text.as_deref(), Some("Traceback (most recent call last):\nValueError: boom"));
+        assert_eq!(
+            text.as_deref(),
+            Some("Traceback (most recent call last):\nValueError: boom")
+        );
         assert_eq!(inflate_text(b"plain text error"), "plain text error");
         assert_eq!(base64_decode(b"aGVsbG8="), Some(b"hello".to_vec()));
         assert_eq!(base64_decode(b"aGVsbG8"), Some(b"hello".to_vec()));

@@ -30,7 +30,12 @@ pub struct ServiceStatus {
 }
 
 impl ServiceStatus {
-    fn new(name: &str, status: &'static str, uptime: Option<f64>, detail: impl Into<String>) -> ServiceStatus {
+    fn new(
+        name: &str,
+        status: &'static str,
+        uptime: Option<f64>,
+        detail: impl Into<String>,
+    ) -> ServiceStatus {
         ServiceStatus {
             name: name.to_string(),
             status,
@@ -81,7 +86,12 @@ pub fn probe_all(specs: &[ServiceSpec], rq: &Arc<Rq>) -> Vec<ServiceStatus> {
         .map(|(spec, result)| {
             result.unwrap_or_else(|| {
                 let limit = spec.timeout.as_secs_f64();
-                ServiceStatus::new(&spec.name, "error", None, format!("no answer within {limit}s"))
+                ServiceStatus::new(
+                    &spec.name,
+                    "error",
+                    None,
+                    format!("no answer within {limit}s"),
+                )
             })
         })
         .collect()
@@ -97,43 +107,58 @@ fn probe(spec: &ServiceSpec, rq: &Rq) -> ServiceStatus {
 }
 
 fn probe_redis(name: &str, rq: &Rq) -> ServiceStatus {
-    let result = rq.pool().connect().and_then(|mut conn| {
-        redis::cmd("PING").query::<String>(&mut conn)?;
-        redis::cmd("INFO").arg("server").query::<String>(&mut conn)
-    });
-    match result {
+    match rq.server_info() {
         Ok(info) => {
             let field = |key: &str| {
-                info.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(':')).map(str::trim)
+                info.lines()
+                    .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+                    .map(str::trim)
             };
             let uptime = field("uptime_in_seconds").and_then(|s| s.parse::<f64>().ok());
             let version = field("redis_version").unwrap_or("?");
-            ServiceStatus::new(name, "running", uptime, format!("PONG from Redis {version}"))
+            ServiceStatus::new(
+                name,
+                "running",
+                uptime,
+                format!("PONG from Redis {version}"),
+            )
         }
         Err(err) if err.is_connection_refusal() => {
             ServiceStatus::new(name, "stopped", None, "connection refused")
         }
-        Err(err) => ServiceStatus::new(name, "error", None, crate::error::describe_redis_error(&err)),
+        Err(err) => ServiceStatus::new(
+            name,
+            "error",
+            None,
+            crate::error::describe_redis_error(&err),
+        ),
     }
 }
 
 fn probe_rq_worker(name: &str, rq: &Rq) -> ServiceStatus {
     let workers = match rq.workers() {
         Ok(workers) => workers,
-        Err(err) => return ServiceStatus::new(name, "error", None, format!("cannot read workers: {err}")),
+        Err(err) => {
+            return ServiceStatus::new(name, "error", None, format!("cannot read workers: {err}"));
+        }
     };
     let live: Vec<_> = workers.iter().filter(|w| w.listening).collect();
     if live.is_empty() {
         let detail = match workers.len() {
             0 => "no worker registered on the queue".to_string(),
-            n => format!("{n} worker(s) registered but none alive (no subscriber on its command channel)"),
+            n => format!(
+                "{n} worker(s) registered but none alive (no subscriber on its command channel)"
+            ),
         };
         return ServiceStatus::new(name, "stopped", None, detail);
     }
     let now = now_unix();
-    let oldest = live.iter().filter_map(|w| w.birth).fold(None, |acc: Option<f64>, b| {
-        Some(acc.map_or(b, |a| a.min(b)))
-    });
+    let oldest = live
+        .iter()
+        .filter_map(|w| w.birth)
+        .fold(None, |acc: Option<f64>, b| {
+            Some(acc.map_or(b, |a| a.min(b)))
+        });
     let names: Vec<String> = live
         .iter()
         .map(|w| format!("{} ({})", w.name, w.state.as_deref().unwrap_or("?")))
@@ -163,9 +188,12 @@ fn probe_http(name: &str, url: &str, timeout: Duration) -> ServiceStatus {
         Err(ureq::Error::ConnectionFailed) => {
             ServiceStatus::new(name, "stopped", None, "connection refused")
         }
-        Err(ureq::Error::Timeout(_)) => {
-            ServiceStatus::new(name, "error", None, format!("no answer within {}s", timeout.as_secs_f64()))
-        }
+        Err(ureq::Error::Timeout(_)) => ServiceStatus::new(
+            name,
+            "error",
+            None,
+            format!("no answer within {}s", timeout.as_secs_f64()),
+        ),
         Err(err) => ServiceStatus::new(name, "error", None, err.to_string()),
     }
 }
@@ -173,12 +201,26 @@ fn probe_http(name: &str, url: &str, timeout: Duration) -> ServiceStatus {
 fn probe_tcp(name: &str, addr: &str, timeout: Duration) -> ServiceStatus {
     let addrs: Vec<_> = match addr.to_socket_addrs() {
         Ok(addrs) => addrs.collect(),
-        Err(err) => return ServiceStatus::new(name, "error", None, format!("cannot resolve `{addr}`: {err}")),
+        Err(err) => {
+            return ServiceStatus::new(
+                name,
+                "error",
+                None,
+                format!("cannot resolve `{addr}`: {err}"),
+            );
+        }
     };
     let mut last = None;
     for sock in addrs {
         match TcpStream::connect_timeout(&sock, timeout) {
-            Ok(_) => return ServiceStatus::new(name, "running", None, format!("{sock} accepts connections")),
+            Ok(_) => {
+                return ServiceStatus::new(
+                    name,
+                    "running",
+                    None,
+                    format!("{sock} accepts connections"),
+                );
+            }
             Err(err) => last = Some(err),
         }
     }
@@ -187,9 +229,19 @@ fn probe_tcp(name: &str, addr: &str, timeout: Duration) -> ServiceStatus {
             ServiceStatus::new(name, "stopped", None, "connection refused")
         }
         Some(err) if matches!(err.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {
-            ServiceStatus::new(name, "error", None, format!("no answer within {}s", timeout.as_secs_f64()))
+            ServiceStatus::new(
+                name,
+                "error",
+                None,
+                format!("no answer within {}s", timeout.as_secs_f64()),
+            )
         }
         Some(err) => ServiceStatus::new(name, "error", None, err.to_string()),
-        None => ServiceStatus::new(name, "error", None, format!("`{addr}` resolves to no address")),
+        None => ServiceStatus::new(
+            name,
+            "error",
+            None,
+            format!("`{addr}` resolves to no address"),
+        ),
     }
 }

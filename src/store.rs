@@ -68,11 +68,14 @@ impl Store {
             std::fs::create_dir_all(dir).map_err(|e| fail("create the folder of", &e))?;
         }
         let conn = Connection::open(path).map_err(|e| fail("open", &e))?;
-        conn.busy_timeout(Duration::from_secs(5)).map_err(|e| fail("configure", &e))?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(|e| fail("configure", &e))?;
         // WAL lets `history` read while a run is being recorded; NORMAL
         // sync is safe with WAL (a power cut loses at most the last run).
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| fail("configure", &e))?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| fail("configure", &e))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| fail("configure", &e))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| fail("configure", &e))?;
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .map_err(|e| fail("read the schema version of", &e))?;
@@ -86,12 +89,18 @@ impl Store {
             )));
         }
         for (index, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-            let tx = conn.unchecked_transaction().map_err(|e| fail("migrate", &e))?;
+            let tx = conn
+                .unchecked_transaction()
+                .map_err(|e| fail("migrate", &e))?;
             tx.execute_batch(sql).map_err(|e| fail("migrate", &e))?;
-            tx.pragma_update(None, "user_version", (index + 1) as i64).map_err(|e| fail("migrate", &e))?;
+            tx.pragma_update(None, "user_version", (index + 1) as i64)
+                .map_err(|e| fail("migrate", &e))?;
             tx.commit().map_err(|e| fail("migrate", &e))?;
         }
-        Ok(Store { conn: Mutex::new(conn), path: path.to_path_buf() })
+        Ok(Store {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -178,7 +187,10 @@ mod tests {
         drop(store);
         let store = Store::open(&path).unwrap(); // reopen: no migration rerun
         let runs = store.history(0, 2).unwrap();
-        assert_eq!(runs.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["r2", "r1"]);
+        assert_eq!(
+            runs.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["r2", "r1"]
+        );
         assert_eq!(runs[0].details, Some(serde_json::json!({"n": 2})));
     }
 
@@ -186,7 +198,10 @@ mod tests {
     fn refuses_a_newer_schema() {
         let path = temp_db("newer");
         drop(Store::open(&path).unwrap());
-        Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
         let err = Store::open(&path).err().unwrap().to_string();
         assert!(err.contains("schema version 99"), "{err}");
     }

@@ -30,7 +30,10 @@ pub fn widget() -> Result<Reply> {
 }
 
 pub fn services_status(app: &App) -> Result<Reply> {
-    Ok(Reply::json(200, &json!({"services": app.services(), "timestamp": now_iso()})))
+    Ok(Reply::json(
+        200,
+        &json!({"services": app.services(), "timestamp": now_iso()}),
+    ))
 }
 
 pub fn jobs(app: &App, ctx: &Ctx) -> Result<Reply> {
@@ -72,7 +75,11 @@ pub fn run_action(app: &App, ctx: &Ctx, kind: ActionKind) -> Result<Reply> {
     let body: ActionBody = parse_json(body)?;
     let action = match body.action {
         serde_json::Value::String(s) if !s.trim().is_empty() => s,
-        _ => return Err(Error::Invalid("`action` must be the name of an action, as a string".into())),
+        _ => {
+            return Err(Error::Invalid(
+                "`action` must be the name of an action, as a string".into(),
+            ));
+        }
     };
     let service = match body.service {
         None | Some(serde_json::Value::Null) => None,
@@ -90,7 +97,8 @@ pub fn run_action(app: &App, ctx: &Ctx, kind: ActionKind) -> Result<Reply> {
 
 pub fn stop(app: &App, ctx: &Ctx) -> Result<Reply> {
     let report = app.emergency_stop(&ctx.client)?;
-    let complete = report.stop_undeliverable == 0 && report.stopped_confirmed == report.stop_requested;
+    let complete =
+        report.stop_undeliverable == 0 && report.stopped_confirmed == report.stop_requested;
     let mut value = serde_json::to_value(&report).map_err(|e| Error::Internal(e.to_string()))?;
     value["status"] = json!(if complete { "success" } else { "partial" });
     Ok(Reply::json(200, &value))
@@ -108,26 +116,42 @@ pub fn history(app: &App, ctx: &Ctx) -> Result<Reply> {
     let offset = query_number(ctx.query, "offset", 0, usize::MAX / 2)?;
     let limit = query_number(ctx.query, "limit", 50, 1000)?;
     let runs = app.store.history(offset, limit)?;
-    Ok(Reply::json(200, &json!({"runs": runs, "offset": offset, "limit": limit})))
+    Ok(Reply::json(
+        200,
+        &json!({"runs": runs, "offset": offset, "limit": limit}),
+    ))
 }
 
 pub fn metrics(app: &App) -> Result<Reply> {
     let counts = app.rq.counts().ok();
     let services = app.services();
-    let text = app.metrics.render(VERSION, app.started.elapsed().as_secs_f64(), counts.as_ref(), &services);
-    Ok(Reply::text(200, "text/plain; version=0.0.4; charset=utf-8", text))
+    let text = app.metrics.render(
+        VERSION,
+        app.started.elapsed().as_secs_f64(),
+        counts.as_ref(),
+        &services,
+    );
+    Ok(Reply::text(
+        200,
+        "text/plain; version=0.0.4; charset=utf-8",
+        text,
+    ))
 }
 
 /// A JSON object body into `T`: 400 when it is not JSON at all, 422 when
 /// it is JSON but not an object of the expected fields.
 fn parse_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(Error::BadRequest("the request body is empty: send a JSON object".into()));
+        return Err(Error::BadRequest(
+            "the request body is empty: send a JSON object".into(),
+        ));
     }
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|err| Error::BadRequest(format!("the request body is not valid JSON: {err}")))?;
     if !value.is_object() {
-        return Err(Error::Invalid("invalid request: the body must be a JSON object".into()));
+        return Err(Error::Invalid(
+            "invalid request: the body must be a JSON object".into(),
+        ));
     }
     serde_json::from_value(value).map_err(|err| Error::Invalid(format!("invalid request: {err}")))
 }
@@ -145,7 +169,9 @@ fn query_number(query: &str, name: &str, default: usize, max: usize) -> Result<u
             .parse::<usize>()
             .ok()
             .filter(|n| *n <= max)
-            .ok_or_else(|| Error::Invalid(format!("`{name}` must be a whole number from 0 to {max}"))),
+            .ok_or_else(|| {
+                Error::Invalid(format!("`{name}` must be a whole number from 0 to {max}"))
+            }),
     }
 }
 

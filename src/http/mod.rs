@@ -33,7 +33,8 @@ use crate::error::{Error, Result};
 /// staying deaf until someone restarts it.
 pub fn serve(app: Arc<App>, listen: SocketAddr, on_ready: impl FnOnce(SocketAddr)) -> Result<()> {
     raise_fd_limit();
-    let server = bind(listen).map_err(|err| Error::Internal(format!("cannot listen on {listen}: {err}")))?;
+    let server =
+        bind(listen).map_err(|err| Error::Internal(format!("cannot listen on {listen}: {err}")))?;
     let bound = server.server_addr().to_ip().unwrap_or(listen);
     on_ready(bound);
     let mut server = Some(server);
@@ -93,7 +94,9 @@ fn run_workers(app: &Arc<App>, server: Arc<Server>) {
                             Ok(Some(request)) => handle(&app, request),
                             Ok(None) => {}
                             Err(err) => {
-                                log::error!("the HTTP listener failed: {err}; it will listen again");
+                                log::error!(
+                                    "the HTTP listener failed: {err}; it will listen again"
+                                );
                                 broken.store(true, Ordering::Relaxed);
                             }
                         }
@@ -131,12 +134,20 @@ pub struct Reply {
 impl Reply {
     pub fn json(status: u16, value: &impl Serialize) -> Reply {
         let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
-        Reply { status, content_type: "application/json; charset=utf-8", body, headers: Vec::new() }
+        Reply {
+            status,
+            content_type: "application/json; charset=utf-8",
+            body,
+            headers: Vec::new(),
+        }
     }
 
     pub fn error(err: &Error) -> Reply {
         let status = err.status();
-        let mut reply = Reply::json(status, &serde_json::json!({"error": err.to_string(), "status": status}));
+        let mut reply = Reply::json(
+            status,
+            &serde_json::json!({"error": err.to_string(), "status": status}),
+        );
         if let Error::MethodNotAllowed { allowed } = err {
             reply.headers.push(("Allow", allowed.to_string()));
         }
@@ -144,7 +155,12 @@ impl Reply {
     }
 
     pub fn text(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Reply {
-        Reply { status, content_type, body: body.into(), headers: Vec::new() }
+        Reply {
+            status,
+            content_type,
+            body: body.into(),
+            headers: Vec::new(),
+        }
     }
 }
 
@@ -153,18 +169,33 @@ fn handle(app: &App, mut request: Request) {
     let method = request.method().as_str().to_string();
     let url = request.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
-    let client = request.remote_addr().map_or_else(|| "unknown".to_string(), |a| a.ip().to_string());
+    let client = request
+        .remote_addr()
+        .map_or_else(|| "unknown".to_string(), |a| a.ip().to_string());
     let api_key = header(&request, "X-API-Key");
     let body = read_body(&mut request, app.config.max_body);
-    let ctx = Ctx { method: &method, path, query, api_key: api_key.as_deref(), client, body };
+    let ctx = Ctx {
+        method: &method,
+        path,
+        query,
+        api_key: api_key.as_deref(),
+        client,
+        body,
+    };
 
     let reply = guarded(&method, path, || route::dispatch(app, &ctx));
     let status = reply.status;
     app.metrics.count_response(status);
-    log::info!("{} {method} {path} {status} {}ms", ctx.client, clock.elapsed().as_millis());
+    log::info!(
+        "{} {method} {path} {status} {}ms",
+        ctx.client,
+        clock.elapsed().as_millis()
+    );
 
     let mut response = Response::from_data(reply.body).with_status_code(status);
-    for (name, value) in std::iter::once(("Content-Type", reply.content_type.to_string())).chain(reply.headers) {
+    for (name, value) in
+        std::iter::once(("Content-Type", reply.content_type.to_string())).chain(reply.headers)
+    {
         if let Ok(h) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
             response.add_header(h);
         }
@@ -181,7 +212,9 @@ fn handle(app: &App, mut request: Request) {
 fn guarded(method: &str, path: &str, handler: impl FnOnce() -> Reply) -> Reply {
     catch_unwind(AssertUnwindSafe(handler)).unwrap_or_else(|_| {
         log::error!("a handler panicked on {method} {path}; answered 500");
-        Reply::error(&Error::Internal("internal error: the request handler crashed; see pitstop's log".into()))
+        Reply::error(&Error::Internal(
+            "internal error: the request handler crashed; see pitstop's log".into(),
+        ))
     })
 }
 
@@ -216,7 +249,10 @@ fn read_body(request: &mut Request, limit: usize) -> Result<Vec<u8>> {
 fn raise_fd_limit() {
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
     unsafe {
-        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
             let wanted = limit.rlim_max.min(65_536);
             if limit.rlim_cur < wanted {
@@ -238,6 +274,9 @@ mod tests {
         let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
         assert_eq!(body["status"], 500);
         assert!(body["error"].as_str().unwrap().contains("crashed"));
-        assert_eq!(guarded("GET", "/x", || Reply::text(200, "text/plain", "ok")).status, 200);
+        assert_eq!(
+            guarded("GET", "/x", || Reply::text(200, "text/plain", "ok")).status,
+            200
+        );
     }
 }

@@ -36,8 +36,15 @@ impl Route {
             "/deployment/history" => (Route::History, "GET"),
             "/metrics" => (Route::Metrics, "GET"),
             _ => match path.strip_prefix("/deployment/runs/") {
-                Some(id) if !id.is_empty() && !id.contains('/') => (Route::Run(id.to_string()), "GET"),
-                _ => return Err(Error::NotFound(format!("no such path: `{}`", truncate(path, 200)))),
+                Some(id) if !id.is_empty() && !id.contains('/') => {
+                    (Route::Run(id.to_string()), "GET")
+                }
+                _ => {
+                    return Err(Error::NotFound(format!(
+                        "no such path: `{}`",
+                        truncate(path, 200)
+                    )));
+                }
             },
         };
         let method = if method == "HEAD" { "GET" } else { method };
@@ -87,7 +94,9 @@ fn check_key(app: &App, given: Option<&str>) -> Result<()> {
         )));
     };
     let Some(given) = given else {
-        return Err(Error::Unauthorized("missing `X-API-Key` header".to_string()));
+        return Err(Error::Unauthorized(
+            "missing `X-API-Key` header".to_string(),
+        ));
     };
     if constant_time_eq(expected.as_bytes(), given.as_bytes()) {
         Ok(())
@@ -100,7 +109,10 @@ fn check_key(app: &App, given: Option<&str>) -> Result<()> {
 fn constant_time_eq(expected: &[u8], given: &[u8]) -> bool {
     let mut diff = expected.len() ^ given.len();
     for (i, &g) in given.iter().enumerate() {
-        let e = expected.get(i % expected.len().max(1)).copied().unwrap_or(0);
+        let e = expected
+            .get(i % expected.len().max(1))
+            .copied()
+            .unwrap_or(0);
         diff |= usize::from(e ^ g);
     }
     diff == 0 && !expected.is_empty()
@@ -121,11 +133,19 @@ mod tests {
     fn routes() {
         assert_eq!(Route::parse("GET", "/health").unwrap(), Route::Health);
         assert_eq!(Route::parse("HEAD", "/health").unwrap(), Route::Health);
-        assert_eq!(Route::parse("GET", "/deployment/runs/abc").unwrap(), Route::Run("abc".into()));
+        assert_eq!(
+            Route::parse("GET", "/deployment/runs/abc").unwrap(),
+            Route::Run("abc".into())
+        );
         assert_eq!(Route::parse("POST", "/health").unwrap_err().status(), 405);
         assert_eq!(Route::parse("GET", "/stop").unwrap_err().status(), 405);
         assert_eq!(Route::parse("GET", "/nope").unwrap_err().status(), 404);
-        assert_eq!(Route::parse("GET", "/deployment/runs/a/b").unwrap_err().status(), 404);
+        assert_eq!(
+            Route::parse("GET", "/deployment/runs/a/b")
+                .unwrap_err()
+                .status(),
+            404
+        );
     }
 
     #[test]

@@ -22,7 +22,13 @@ fn health_answers_without_key_and_without_redis() {
     let (status, body) = pitstop.get("/deployment/jobs");
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["status"], 503);
-    assert!(body["error"].as_str().unwrap().contains("connection refused"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused"),
+        "{body}"
+    );
 }
 
 #[test]
@@ -59,9 +65,13 @@ fn every_endpoint_but_health_needs_the_key() {
 #[test]
 fn without_a_configured_key_everything_is_refused_and_says_why() {
     let pitstop = Pitstop::start_with_env(&config(&no_redis(), ""), &[]);
-    let (status, body) = pitstop.request("GET", "/deployment/jobs", Some("anything-at-all-123"), None);
+    let (status, body) =
+        pitstop.request("GET", "/deployment/jobs", Some("anything-at-all-123"), None);
     assert_eq!(status, 401);
-    assert!(body["error"].as_str().unwrap().contains("set `API_KEY`"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("set `API_KEY`"),
+        "{body}"
+    );
     assert!(pitstop.health_ok());
 }
 
@@ -74,8 +84,14 @@ fn metrics_can_be_opened_to_a_local_prometheus() {
     let (status, text) = pitstop.request_text("GET", "/metrics", None, None);
     assert_eq!(status, 200);
     assert!(text.contains("pitstop_redis_up 1"), "{text}");
-    assert!(text.contains("pitstop_rq_jobs{state=\"queued\"} 3"), "{text}");
-    assert!(text.contains("pitstop_http_responses_total{code=\"200\"} 1"), "{text}");
+    assert!(
+        text.contains("pitstop_rq_jobs{state=\"queued\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("pitstop_http_responses_total{code=\"200\"} 1"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -86,24 +102,126 @@ fn malformed_requests_get_json_errors_and_change_nothing() {
 
     let cases: &[(&str, &str, Option<&str>, u16, &str)] = &[
         ("POST", "/deployment/maintenance", Some(""), 400, "empty"),
-        ("POST", "/deployment/maintenance", Some("{not json"), 400, "not valid JSON"),
-        ("POST", "/deployment/maintenance", Some("{\"action\": \"clean_logs\""), 400, "not valid JSON"),
-        ("POST", "/deployment/maintenance", Some("[1,2]"), 422, "invalid request"),
-        ("POST", "/deployment/maintenance", Some("\"clean_logs\""), 422, "invalid request"),
-        ("POST", "/deployment/maintenance", Some("{}"), 422, "missing field `action`"),
-        ("POST", "/deployment/maintenance", Some("{\"action\": 7}"), 422, "`action` must be"),
-        ("POST", "/deployment/maintenance", Some("{\"action\": \"\"}"), 422, "`action` must be"),
-        ("POST", "/deployment/maintenance", Some("{\"action\": \"x\", \"colour\": 1}"), 422, "unknown field `colour`"),
-        ("POST", "/deployment/deploy", Some("{\"action\": \"pull\", \"service\": 3}"), 422, "`service` must be"),
-        ("POST", "/deployment/deploy", Some("{\"action\": \"pull\", \"wait\": \"no\"}"), 422, "`wait` must be"),
-        ("POST", "/deployment/maintenance", Some("{\"action\": \"clean_logs\"}"), 404, "unknown action `clean_logs`"),
-        ("POST", "/deployment/deploy", Some("{\"action\": \"rm -rf /\"}"), 404, "unknown action `rm -rf /`"),
+        (
+            "POST",
+            "/deployment/maintenance",
+            Some("{not json"),
+            400,
+            "not valid JSON",
+        ),
+        (
+            "POST",
+            "/deployment/maintenance",
+            Some("{\"action\": \"clean_logs\""),
+            400,
+            "not valid JSON",
+        ),
+        (
+            "POST",
+            "/deployment/maintenance",
+            Some("[1,2]"),
+            422,
+            "invalid request",
+        ),
+        (
+            "POST",
+            "/deployment/maintenance",
+            Some("\"clean_logs\""),
+            422,
+            "invalid request",
+        ),
+        (
+            "POST",
+            "/deployment/maintenance",
+            Some("{}"),
+            422,
+            "missing field `action`",
+        ),
+        (
+            "POST",
+            "/deployment/maintenance",
+            Some("{\"action\": 7}"),
+            422,
+            "`action` must be",
+        ),
+        (
+            "POST",
+            "/deployment/maintenance",
+            Some("{\"action\": \"\"}"),
+            422,
+            "`action` must be",
+        ),
+        (
+            "POST",
+            "/deployment/maintenance",
+            Some("{\"action\": \"x\", \"colour\": 1}"),
+            422,
+            "unknown field `colour`",
+        ),
+        (
+            "POST",
+            "/deployment/deploy",
+            Some("{\"action\": \"pull\", \"service\": 3}"),
+            422,
+            "`service` must be",
+        ),
+        (
+            "POST",
+            "/deployment/deploy",
+            Some("{\"action\": \"pull\", \"wait\": \"no\"}"),
+            422,
+            "`wait` must be",
+        ),
+        (
+            "POST",
+            "/deployment/maintenance",
+            Some("{\"action\": \"clean_logs\"}"),
+            404,
+            "unknown action `clean_logs`",
+        ),
+        (
+            "POST",
+            "/deployment/deploy",
+            Some("{\"action\": \"rm -rf /\"}"),
+            404,
+            "unknown action `rm -rf /`",
+        ),
         ("GET", "/deployment/nope", None, 404, "no such path"),
-        ("GET", "/deployment/jobs?limit=abc", None, 422, "`limit` must be a whole number"),
-        ("GET", "/deployment/jobs?limit=100000", None, 422, "`limit` must be a whole number"),
-        ("GET", "/deployment/jobs?offset=-1", None, 422, "`offset` must be a whole number"),
-        ("GET", "/deployment/history?limit=x", None, 422, "`limit` must be"),
-        ("GET", "/deployment/runs/unknown", None, 404, "no run `unknown`"),
+        (
+            "GET",
+            "/deployment/jobs?limit=abc",
+            None,
+            422,
+            "`limit` must be a whole number",
+        ),
+        (
+            "GET",
+            "/deployment/jobs?limit=100000",
+            None,
+            422,
+            "`limit` must be a whole number",
+        ),
+        (
+            "GET",
+            "/deployment/jobs?offset=-1",
+            None,
+            422,
+            "`offset` must be a whole number",
+        ),
+        (
+            "GET",
+            "/deployment/history?limit=x",
+            None,
+            422,
+            "`limit` must be",
+        ),
+        (
+            "GET",
+            "/deployment/runs/unknown",
+            None,
+            404,
+            "no run `unknown`",
+        ),
         ("DELETE", "/stop", None, 405, "use POST"),
         ("GET", "/stop", None, 405, "use POST"),
         ("PUT", "/deployment/jobs", None, 405, "use GET"),
@@ -111,9 +229,15 @@ fn malformed_requests_get_json_errors_and_change_nothing() {
     for (method, path, body, want, needle) in cases {
         let (status, value) = pitstop.request(method, path, Some(KEY), *body);
         assert_eq!(status, *want, "{method} {path} {body:?}: {value}");
-        assert_eq!(value["status"], *want, "{method} {path}: the body repeats the status");
+        assert_eq!(
+            value["status"], *want,
+            "{method} {path}: the body repeats the status"
+        );
         let error = value["error"].as_str().unwrap_or_default();
-        assert!(error.contains(needle), "{method} {path} {body:?}: `{error}` lacks `{needle}`");
+        assert!(
+            error.contains(needle),
+            "{method} {path} {body:?}: `{error}` lacks `{needle}`"
+        );
     }
 
     // A declared body over the cap is refused before it is read...
@@ -143,7 +267,9 @@ fn malformed_requests_get_json_errors_and_change_nothing() {
         b"POST /stop HTTP/1.1\r\nContent-Length: 5\r\n\r\nab",
     ] {
         let mut stream = TcpStream::connect(pitstop.addr).unwrap();
-        stream.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+        stream
+            .set_write_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         let _ = stream.write_all(junk);
         drop(stream);
     }
@@ -158,7 +284,11 @@ fn malformed_requests_get_json_errors_and_change_nothing() {
     let queued: Vec<String> = redis.cmd(&["LRANGE", "rq:queue:linkedin-bot", "0", "-1"]);
     assert_eq!(queued, ["keep-me"], "no bad request may touch the queue");
     let (_, history) = pitstop.get("/deployment/history");
-    assert_eq!(history["runs"], serde_json::json!([]), "no bad request is recorded as a run");
+    assert_eq!(
+        history["runs"],
+        serde_json::json!([]),
+        "no bad request is recorded as a run"
+    );
 }
 
 #[test]
@@ -169,7 +299,9 @@ fn hundreds_of_idle_connections_do_not_stop_health() {
         let mut stream = TcpStream::connect(pitstop.addr).unwrap();
         if i % 2 == 0 {
             // Half of them start a request and never finish it.
-            stream.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").unwrap();
+            stream
+                .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
         }
         idle.push(stream);
     }
@@ -194,7 +326,11 @@ fn running_out_of_descriptors_is_survived() {
         std::thread::sleep(Duration::from_millis(5));
     }
     std::thread::sleep(Duration::from_millis(500));
-    assert!(pitstop.log().contains("Too many open files"), "the flood did exhaust the descriptors:\n{}", pitstop.log());
+    assert!(
+        pitstop.log().contains("Too many open files"),
+        "the flood did exhaust the descriptors:\n{}",
+        pitstop.log()
+    );
     drop(flood);
     crate::support::wait_until(Duration::from_secs(15), "/health to answer again", || {
         pitstop.try_health()
@@ -221,7 +357,13 @@ fn history_records_the_emergency_stop_with_who_and_when() {
     assert_eq!(run["status"], "success");
     assert_eq!(run["details"]["queued_removed"], 2);
     assert!(run["started_at"].as_str().unwrap().ends_with('Z'));
-    assert!(run["message"].as_str().unwrap().starts_with("2 queued job(s) removed"), "{run}");
+    assert!(
+        run["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("2 queued job(s) removed"),
+        "{run}"
+    );
 
     // A stop that fails (Redis gone) is recorded too, as an error.
     drop(redis);

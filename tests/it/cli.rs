@@ -10,12 +10,23 @@ fn text(bytes: &[u8]) -> String {
 fn help_and_version() {
     let out = run_cli(&["--help"], &[]);
     assert!(out.status.success());
-    for needle in ["pitstop serve", "pitstop status", "pitstop stop", "pitstop run", "pitstop check", "EXIT CODES", "API_KEY"] {
+    for needle in [
+        "pitstop serve",
+        "pitstop status",
+        "pitstop stop",
+        "pitstop run",
+        "pitstop check",
+        "EXIT CODES",
+        "API_KEY",
+    ] {
         assert!(text(&out.stdout).contains(needle), "--help lacks {needle}");
     }
     let out = run_cli(&["--version"], &[]);
     assert!(out.status.success());
-    assert_eq!(text(&out.stdout).trim(), format!("pitstop {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!("pitstop {}", env!("CARGO_PKG_VERSION"))
+    );
     let out = run_cli(&["frobnicate"], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("unknown command `frobnicate`"));
@@ -28,26 +39,58 @@ fn config_errors_name_file_line_and_key() {
     let dir = TempDir::new("cli-config");
     let path = dir.path().join("actions.toml");
     let p = path.to_str().unwrap();
-    std::fs::write(&path, "[server]\nlisten = \"127.0.0.1:8000\"\n\n[redis]\nqueue = \"q\"\ntimeout = \"soon\"\n").unwrap();
+    std::fs::write(
+        &path,
+        "[server]\nlisten = \"127.0.0.1:8000\"\n\n[redis]\nqueue = \"q\"\ntimeout = \"soon\"\n",
+    )
+    .unwrap();
     for command in ["check", "serve", "status"] {
         let out = run_cli(&[command, "--config", p], &[]);
         assert_eq!(out.status.code(), Some(2), "{command}");
         let err = text(&out.stderr);
-        assert!(err.contains(&format!("{p}:6: key `redis.timeout`: invalid duration `soon`")), "{command}: {err}");
+        assert!(
+            err.contains(&format!(
+                "{p}:6: key `redis.timeout`: invalid duration `soon`"
+            )),
+            "{command}: {err}"
+        );
     }
-    std::fs::write(&path, "[[services]]\nname = \"API\"\nprobe = \"http://127.0.0.1:1/health\"\nretries = 3\n").unwrap();
+    std::fs::write(
+        &path,
+        "[[services]]\nname = \"API\"\nprobe = \"http://127.0.0.1:1/health\"\nretries = 3\n",
+    )
+    .unwrap();
     let out = run_cli(&["check", "--config", p], &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains(":4: key `services.retries`: unknown field `retries`"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(":4: key `services.retries`: unknown field `retries`"),
+        "{}",
+        text(&out.stderr)
+    );
 
-    let out = run_cli(&["check", "--config", dir.path().join("missing.toml").to_str().unwrap()], &[]);
+    let out = run_cli(
+        &[
+            "check",
+            "--config",
+            dir.path().join("missing.toml").to_str().unwrap(),
+        ],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("cannot read the configuration"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cannot read the configuration"),
+        "{}",
+        text(&out.stderr)
+    );
 
     std::fs::write(&path, "").unwrap();
     let out = run_cli(&["check", "--config", p], &[("REDIS_URL", "http://nope")]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("REDIS_URL: `http://nope` is not a Redis URL"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("REDIS_URL: `http://nope` is not a Redis URL"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -66,7 +109,10 @@ fn serving_beyond_loopback_needs_a_real_key() {
         let out = run_cli(&["serve", "--config", p], &env);
         assert_eq!(out.status.code(), Some(2), "{key:?}");
         let err = text(&out.stderr);
-        assert!(err.contains("refusing to listen on 0.0.0.0:8000") && err.contains(why), "{key:?}: {err}");
+        assert!(
+            err.contains("refusing to listen on 0.0.0.0:8000") && err.contains(why),
+            "{key:?}: {err}"
+        );
         let out = run_cli(&["check", "--config", p], &env);
         assert_eq!(out.status.code(), Some(2), "check agrees with serve");
     }
@@ -74,7 +120,10 @@ fn serving_beyond_loopback_needs_a_real_key() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     // PITSTOP_LISTEN is checked the same way.
     std::fs::write(&path, "").unwrap();
-    let out = run_cli(&["check", "--config", p], &[("PITSTOP_LISTEN", "0.0.0.0:9000")]);
+    let out = run_cli(
+        &["check", "--config", p],
+        &[("PITSTOP_LISTEN", "0.0.0.0:9000")],
+    );
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -84,22 +133,49 @@ fn status_and_stop_from_the_command_line() {
     let path = dir.path().join("actions.toml");
     let p = path.to_str().unwrap();
     let dead = format!("redis://127.0.0.1:{}/0", free_port());
-    std::fs::write(&path, config(&dead, "[[services]]\nname = \"Redis Bot\"\nprobe = \"redis\"\n")).unwrap();
+    std::fs::write(
+        &path,
+        config(
+            &dead,
+            "[[services]]\nname = \"Redis Bot\"\nprobe = \"redis\"\n",
+        ),
+    )
+    .unwrap();
     let out = run_cli(&["status", "--json", "--config", p], &[]);
     assert_eq!(out.status.code(), Some(1), "Redis down: status fails");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["services"][0]["status"], "stopped");
-    assert!(json["jobs"]["error"].as_str().unwrap().contains("connection refused"));
+    assert!(
+        json["jobs"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused")
+    );
     let out = run_cli(&["stop", "--config", p], &[]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("redis: connection refused"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("redis: connection refused"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let redis = Redis::start();
-    std::fs::write(&path, config(&redis.url(), "[[services]]\nname = \"Redis Bot\"\nprobe = \"redis\"\n")).unwrap();
+    std::fs::write(
+        &path,
+        config(
+            &redis.url(),
+            "[[services]]\nname = \"Redis Bot\"\nprobe = \"redis\"\n",
+        ),
+    )
+    .unwrap();
     redis.cmd::<i64>(&["RPUSH", "rq:queue:linkedin-bot", "a", "b", "c"]);
     let out = run_cli(&["status", "--config", p], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
-    assert!(text(&out.stdout).contains("3 queued"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("3 queued"),
+        "{}",
+        text(&out.stdout)
+    );
     let out = run_cli(&["stop", "--json", "--config", p], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

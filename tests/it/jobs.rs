@@ -8,7 +8,11 @@ use serde_json::Value;
 use crate::support::{Pitstop, Redis, RqVersion, Worker, config, wait_until};
 
 fn ids(list: &Value) -> Vec<String> {
-    list.as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap().to_string()).collect()
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn every_state_as_rq_left_it(version: RqVersion) {
@@ -31,7 +35,9 @@ fn every_state_as_rq_left_it(version: RqVersion) {
     ctl(&["enqueue", "sched1", "fast", "9", "--in", "3600"]);
 
     let worker = Worker::start(&redis, version, "w-jobs");
-    wait_until(Duration::from_secs(30), "slow1 to start", || ctl(&["status", "slow1"]) == "started");
+    wait_until(Duration::from_secs(30), "slow1 to start", || {
+        ctl(&["status", "slow1"]) == "started"
+    });
 
     let pitstop = Pitstop::start(&config(&redis.url(), ""));
     let (status, jobs) = pitstop.get("/deployment/jobs");
@@ -43,15 +49,34 @@ fn every_state_as_rq_left_it(version: RqVersion) {
     assert_eq!(ids(&jobs["queued"]), ids_of(&registries["queued"]));
     assert_eq!(ids(&jobs["started"]), ["slow1"]);
     assert_eq!(ids(&jobs["started"]), ids_of(&registries["started"]));
-    assert_eq!(ids(&jobs["finished"]), ["fast3", "fast2", "fast1"], "newest first");
-    assert_eq!(sorted(ids(&jobs["finished"])), sorted(ids_of(&registries["finished"])));
+    assert_eq!(
+        ids(&jobs["finished"]),
+        ["fast3", "fast2", "fast1"],
+        "newest first"
+    );
+    assert_eq!(
+        sorted(ids(&jobs["finished"])),
+        sorted(ids_of(&registries["finished"]))
+    );
     assert_eq!(ids(&jobs["failed"]), ["fail1"]);
     assert_eq!(ids(&jobs["failed"]), ids_of(&registries["failed"]));
 
     let counts = &jobs["counts"];
-    for (state, n) in [("queued", 3), ("started", 1), ("finished", 3), ("failed", 1), ("canceled", 1), ("deferred", 1), ("scheduled", 1)] {
+    for (state, n) in [
+        ("queued", 3),
+        ("started", 1),
+        ("finished", 3),
+        ("failed", 1),
+        ("canceled", 1),
+        ("deferred", 1),
+        ("scheduled", 1),
+    ] {
         assert_eq!(counts[state], n, "count of {state}: {counts}");
-        assert_eq!(registries[state].as_array().unwrap().len(), n, "RQ's count of {state}");
+        assert_eq!(
+            registries[state].as_array().unwrap().len(),
+            n,
+            "RQ's count of {state}"
+        );
     }
     assert_eq!(jobs["total"], 11);
     assert_eq!(jobs["dangling"], 0);
@@ -63,7 +88,17 @@ fn every_state_as_rq_left_it(version: RqVersion) {
             let theirs = &rq["jobs"][id];
             assert_eq!(job["status"], theirs["status"], "{id}");
             assert_eq!(job["description"], theirs["description"], "{id}");
-            for field in ["id", "status", "description", "origin", "created_at", "enqueued_at", "started_at", "ended_at", "worker"] {
+            for field in [
+                "id",
+                "status",
+                "description",
+                "origin",
+                "created_at",
+                "enqueued_at",
+                "started_at",
+                "ended_at",
+                "worker",
+            ] {
                 assert!(job.get(field).is_some(), "{id} lacks `{field}`");
             }
         }
@@ -71,7 +106,12 @@ fn every_state_as_rq_left_it(version: RqVersion) {
     let started = &jobs["started"][0];
     assert_eq!(started["worker"], worker.name);
     assert_eq!(started["abandoned"], false);
-    assert!(started["execution_id"].as_str().is_some_and(|e| !e.is_empty()), "{started}");
+    assert!(
+        started["execution_id"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()),
+        "{started}"
+    );
     assert!(started["started_at"].as_str().unwrap().ends_with('Z'));
     assert_eq!(jobs["finished"][0]["description"], "jobs.fast(3)");
     assert_eq!(jobs["finished"][0]["origin"], "linkedin-bot");
@@ -87,22 +127,48 @@ fn every_state_as_rq_left_it(version: RqVersion) {
 
     // A registry entry whose hash is gone is skipped and counted, and an
     // RQ 1 job with its error in the hash (`exc_info`) reads too.
-    let later = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1000).to_string();
+    let later = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1000)
+        .to_string();
     redis.cmd::<i64>(&["ZADD", "rq:failed:linkedin-bot", &later, "ghost"]);
-    redis.cmd::<i64>(&["HSET", "rq:job:old1", "status", "failed", "exc_info", "Traceback: old style", "description", "jobs.old()"]);
+    redis.cmd::<i64>(&[
+        "HSET",
+        "rq:job:old1",
+        "status",
+        "failed",
+        "exc_info",
+        "Traceback: old style",
+        "description",
+        "jobs.old()",
+    ]);
     redis.cmd::<i64>(&["ZADD", "rq:failed:linkedin-bot", &later, "old1"]);
     let (_, jobs) = pitstop.get("/deployment/jobs");
     assert_eq!(jobs["dangling"], 1);
     let failed = ids(&jobs["failed"]);
-    assert!(failed.contains(&"old1".to_string()) && !failed.contains(&"ghost".to_string()), "{failed:?}");
-    let old = jobs["failed"].as_array().unwrap().iter().find(|j| j["id"] == "old1").unwrap();
+    assert!(
+        failed.contains(&"old1".to_string()) && !failed.contains(&"ghost".to_string()),
+        "{failed:?}"
+    );
+    let old = jobs["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["id"] == "old1")
+        .unwrap();
     assert_eq!(old["error"], "Traceback: old style");
     assert!(pitstop.health_ok());
     drop(worker);
 }
 
 fn ids_of(list: &Value) -> Vec<String> {
-    list.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -125,7 +191,16 @@ fn abandoned_started_jobs_are_marked() {
     // A started entry whose heartbeat deadline has passed: its worker died.
     let redis = Redis::start();
     redis.cmd::<i64>(&["ZADD", "rq:wip:linkedin-bot", "1000", "dead1:exec1"]);
-    redis.cmd::<i64>(&["HSET", "rq:job:dead1", "status", "started", "worker_name", "gone", "description", "jobs.slow(9)"]);
+    redis.cmd::<i64>(&[
+        "HSET",
+        "rq:job:dead1",
+        "status",
+        "started",
+        "worker_name",
+        "gone",
+        "description",
+        "jobs.slow(9)",
+    ]);
     let pitstop = Pitstop::start(&config(&redis.url(), ""));
     let (_, jobs) = pitstop.get("/deployment/jobs");
     let job = &jobs["started"][0];

@@ -16,7 +16,10 @@ fn http_stub(status_line: &'static str) -> u16 {
             let Ok(mut stream) = stream else { break };
             let mut buf = [0; 1024];
             let _ = stream.read(&mut buf);
-            let _ = write!(stream, "HTTP/1.1 {status_line}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status_line}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
         }
     });
     port
@@ -49,7 +52,13 @@ fn each_probe_kind_reports_what_it_sees() {
     let pitstop = Pitstop::start(&config(&redis.url(), &services));
 
     let status_of = |body: &serde_json::Value, name: &str| {
-        let s = body["services"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap().clone();
+        let s = body["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()
+            .clone();
         (s["status"].as_str().unwrap().to_string(), s)
     };
 
@@ -58,14 +67,37 @@ fn each_probe_kind_reports_what_it_sees() {
     let (code, body) = pitstop.get("/deployment/services/status");
     let took = clock.elapsed();
     assert_eq!(code, 200, "{body}");
-    assert!(took < Duration::from_secs(5), "a hanging target held the answer for {took:?}");
+    assert!(
+        took < Duration::from_secs(5),
+        "a hanging target held the answer for {took:?}"
+    );
     assert!(body["timestamp"].as_str().unwrap().ends_with('Z'));
-    let names: Vec<_> = body["services"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["Redis Bot", "Bot Worker", "API", "Broken", "Down", "Hanging", "Hanging TCP peer", "Closed port"]);
+    let names: Vec<_> = body["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Redis Bot",
+            "Bot Worker",
+            "API",
+            "Broken",
+            "Down",
+            "Hanging",
+            "Hanging TCP peer",
+            "Closed port"
+        ]
+    );
 
     let (status, redis_bot) = status_of(&body, "Redis Bot");
     assert_eq!(status, "running");
-    assert!(redis_bot["uptime_seconds"].as_u64().is_some(), "{redis_bot}");
+    assert!(
+        redis_bot["uptime_seconds"].as_u64().is_some(),
+        "{redis_bot}"
+    );
     assert_eq!(status_of(&body, "Bot Worker").0, "stopped");
     assert_eq!(status_of(&body, "API").0, "running");
     let (status, broken) = status_of(&body, "Broken");
@@ -74,8 +106,18 @@ fn each_probe_kind_reports_what_it_sees() {
     assert_eq!(status_of(&body, "Down").0, "stopped");
     let (status, hanging) = status_of(&body, "Hanging");
     assert_eq!(status, "error");
-    assert!(hanging["detail"].as_str().unwrap().contains("no answer within 1s"), "{hanging}");
-    assert_eq!(status_of(&body, "Hanging TCP peer").0, "running", "a TCP probe only needs the connect");
+    assert!(
+        hanging["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no answer within 1s"),
+        "{hanging}"
+    );
+    assert_eq!(
+        status_of(&body, "Hanging TCP peer").0,
+        "running",
+        "a TCP probe only needs the connect"
+    );
     assert_eq!(status_of(&body, "Closed port").0, "stopped");
 
     // A live worker makes the worker probe run, with its uptime.
@@ -96,7 +138,10 @@ fn each_probe_kind_reports_what_it_sees() {
 #[test]
 fn redis_down_then_back_without_restarting_pitstop() {
     let mut redis = Redis::start();
-    let pitstop = Pitstop::start(&config(&redis.url(), "[[services]]\nname = \"Redis Bot\"\nprobe = \"redis\"\n"));
+    let pitstop = Pitstop::start(&config(
+        &redis.url(),
+        "[[services]]\nname = \"Redis Bot\"\nprobe = \"redis\"\n",
+    ));
     redis.cmd::<i64>(&["RPUSH", "rq:queue:linkedin-bot", "a"]);
     let (status, _) = pitstop.get("/deployment/jobs");
     assert_eq!(status, 200);
@@ -104,7 +149,10 @@ fn redis_down_then_back_without_restarting_pitstop() {
     redis.stop();
     let (status, body) = pitstop.get("/deployment/jobs");
     assert_eq!(status, 503, "{body}");
-    assert!(body["error"].as_str().unwrap().starts_with("redis: "), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().starts_with("redis: "),
+        "{body}"
+    );
     let (status, body) = pitstop.get("/deployment/services/status");
     assert_eq!(status, 200);
     assert_eq!(body["services"][0]["status"], "stopped");
@@ -115,7 +163,10 @@ fn redis_down_then_back_without_restarting_pitstop() {
     redis.restart();
     redis.cmd::<i64>(&["RPUSH", "rq:queue:linkedin-bot", "b", "c"]);
     let (status, body) = pitstop.get("/deployment/jobs");
-    assert_eq!(status, 200, "the first request after Redis is back succeeds: {body}");
+    assert_eq!(
+        status, 200,
+        "the first request after Redis is back succeeds: {body}"
+    );
     assert_eq!(body["counts"]["queued"], 2);
     let (_, body) = pitstop.get("/deployment/services/status");
     assert_eq!(body["services"][0]["status"], "running");

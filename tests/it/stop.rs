@@ -11,8 +11,12 @@ fn stop_really_stops(version: RqVersion) {
     let ctl = |args: &[&str]| version.ctl(&redis, args);
     ctl(&["enqueue", "long1", "slow", "60"]);
     let worker = Worker::start(&redis, version, "w-stop");
-    wait_until(Duration::from_secs(30), "long1 to start", || ctl(&["status", "long1"]) == "started");
-    wait_until(Duration::from_secs(10), "the work-horse to exist", || !worker.horses().is_empty());
+    wait_until(Duration::from_secs(30), "long1 to start", || {
+        ctl(&["status", "long1"]) == "started"
+    });
+    wait_until(Duration::from_secs(10), "the work-horse to exist", || {
+        !worker.horses().is_empty()
+    });
     // Queued behind it: long jobs that would start the moment it is freed.
     for id in ["next1", "next2", "next3"] {
         ctl(&["enqueue", id, "slow", "60"]);
@@ -33,18 +37,34 @@ fn stop_really_stops(version: RqVersion) {
     assert_eq!(report["jobs"][0]["outcome"], "stopped");
 
     // RQ itself files the job as stopped, the horse is gone, all within 3 s.
-    wait_until(Duration::from_secs(3).saturating_sub(clock.elapsed()), "the horse to be gone", || {
-        worker.horses().is_empty()
-    });
+    wait_until(
+        Duration::from_secs(3).saturating_sub(clock.elapsed()),
+        "the horse to be gone",
+        || worker.horses().is_empty(),
+    );
     assert_eq!(ctl(&["status", "long1"]), "stopped");
     let rq = version.describe(&redis);
-    assert!(rq["registries"]["failed"].as_array().unwrap().contains(&"long1".into()), "{rq}");
-    assert!(clock.elapsed() < Duration::from_secs(3), "stop took {:?}", clock.elapsed());
+    assert!(
+        rq["registries"]["failed"]
+            .as_array()
+            .unwrap()
+            .contains(&"long1".into()),
+        "{rq}"
+    );
+    assert!(
+        clock.elapsed() < Duration::from_secs(3),
+        "stop took {:?}",
+        clock.elapsed()
+    );
 
     // Give a freed worker every chance to take another job: it must not.
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(redis.cmd::<i64>(&["LLEN", "rq:queue:linkedin-bot"]), 0);
-    assert_eq!(redis.cmd::<i64>(&["ZCARD", "rq:wip:linkedin-bot"]), 0, "nothing started after the stop");
+    assert_eq!(
+        redis.cmd::<i64>(&["ZCARD", "rq:wip:linkedin-bot"]),
+        0,
+        "nothing started after the stop"
+    );
     assert!(worker.horses().is_empty(), "no new work-horse");
     for id in ["next1", "next2", "next3"] {
         assert_eq!(ctl(&["status", id]), "missing", "{id} was deleted, not run");
@@ -53,7 +73,10 @@ fn stop_really_stops(version: RqVersion) {
     let rq = version.describe(&redis);
     assert_eq!(rq["registries"]["queued"], serde_json::json!([]));
     assert_eq!(rq["registries"]["started"], serde_json::json!([]));
-    assert!(worker.log(&redis).contains("long1"), "the worker saw the job");
+    assert!(
+        worker.log(&redis).contains("long1"),
+        "the worker saw the job"
+    );
 
     // The jobs listing agrees.
     let (_, jobs) = pitstop.get("/deployment/jobs");
@@ -61,7 +84,14 @@ fn stop_really_stops(version: RqVersion) {
     assert_eq!(jobs["counts"]["started"], 0);
     assert_eq!(jobs["failed"][0]["id"], "long1");
     assert_eq!(jobs["failed"][0]["status"], "stopped");
-    assert!(jobs["failed"][0]["error"].as_str().unwrap().contains("stopped"), "{}", jobs["failed"][0]);
+    assert!(
+        jobs["failed"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("stopped"),
+        "{}",
+        jobs["failed"][0]
+    );
 
     // A second stop finds nothing to do, and says so.
     let (_, again) = pitstop.post("/stop", "");
@@ -82,12 +112,38 @@ fn stop_really_stops_rq_3() {
 #[test]
 fn a_running_job_without_a_live_worker_is_reported_undeliverable() {
     let redis = Redis::start();
-    let far = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 600).to_string();
+    let far = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600)
+        .to_string();
     // Started on a worker that is not listening (its process is gone but its
     // heartbeat has not expired yet), and one with no worker recorded.
-    redis.cmd::<i64>(&["ZADD", "rq:wip:linkedin-bot", &far, "orphan1:e1", &far, "orphan2"]);
-    redis.cmd::<i64>(&["HSET", "rq:job:orphan1", "status", "started", "worker_name", "ghost-worker"]);
-    redis.cmd::<i64>(&["HSET", "rq:job:orphan2", "status", "started", "worker_name", ""]);
+    redis.cmd::<i64>(&[
+        "ZADD",
+        "rq:wip:linkedin-bot",
+        &far,
+        "orphan1:e1",
+        &far,
+        "orphan2",
+    ]);
+    redis.cmd::<i64>(&[
+        "HSET",
+        "rq:job:orphan1",
+        "status",
+        "started",
+        "worker_name",
+        "ghost-worker",
+    ]);
+    redis.cmd::<i64>(&[
+        "HSET",
+        "rq:job:orphan2",
+        "status",
+        "started",
+        "worker_name",
+        "",
+    ]);
     let pitstop = Pitstop::start(&config(&redis.url(), ""));
     let (status, report) = pitstop.post("/stop", "");
     assert_eq!(status, 200);

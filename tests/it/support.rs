@@ -35,7 +35,10 @@ impl TempDir {
     pub fn new(name: &str) -> TempDir {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir = repo().join("target").join("it-tmp").join(format!("{name}-{}-{n}", std::process::id()));
+        let dir = repo()
+            .join("target")
+            .join("it-tmp")
+            .join(format!("{name}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
@@ -53,14 +56,21 @@ impl Drop for TempDir {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Polls `check` every 50 ms until it is true or `limit` passes.
 pub fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !check() {
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -82,7 +92,11 @@ pub struct Redis {
 
 impl Redis {
     pub fn start() -> Redis {
-        let mut redis = Redis { port: free_port(), dir: TempDir::new("redis"), child: None };
+        let mut redis = Redis {
+            port: free_port(),
+            dir: TempDir::new("redis"),
+            child: None,
+        };
         redis.restart();
         redis
     }
@@ -95,7 +109,16 @@ impl Redis {
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "redis is already running");
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .arg("--dir")
             .arg(self.dir.path())
             .stdout(Stdio::null())
@@ -103,9 +126,14 @@ impl Redis {
             .spawn()
             .expect("redis-server not found: run scripts/test.sh, which installs it");
         self.child = Some(child);
-        wait_until(Duration::from_secs(10), "redis-server to answer PING", || {
-            self.conn_opt().is_some_and(|mut c| redis::cmd("PING").query::<String>(&mut c).is_ok())
-        });
+        wait_until(
+            Duration::from_secs(10),
+            "redis-server to answer PING",
+            || {
+                self.conn_opt()
+                    .is_some_and(|mut c| redis::cmd("PING").query::<String>(&mut c).is_ok())
+            },
+        );
     }
 
     pub fn stop(&mut self) {
@@ -117,7 +145,9 @@ impl Redis {
 
     fn conn_opt(&self) -> Option<redis::Connection> {
         let client = redis::Client::open(self.url()).ok()?;
-        client.get_connection_with_timeout(Duration::from_secs(1)).ok()
+        client
+            .get_connection_with_timeout(Duration::from_secs(1))
+            .ok()
     }
 
     pub fn conn(&self) -> redis::Connection {
@@ -129,7 +159,8 @@ impl Redis {
         for a in &args[1..] {
             cmd.arg(*a);
         }
-        cmd.query(&mut self.conn()).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+        cmd.query(&mut self.conn())
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
     }
 }
 
@@ -173,7 +204,11 @@ impl RqVersion {
             .env("PYTHONPATH", repo().join("tests/rq"))
             .output()
             .unwrap();
-        assert!(out.status.success(), "ctl.py {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "ctl.py {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
@@ -191,7 +226,8 @@ impl Worker {
     /// A forking `rq worker` on [`QUEUE`], registered before this returns.
     pub fn start(redis: &Redis, version: RqVersion, name: &str) -> Worker {
         use std::os::unix::process::CommandExt;
-        let log = std::fs::File::create(redis.dir.path().join(format!("worker-{name}.log"))).unwrap();
+        let log =
+            std::fs::File::create(redis.dir.path().join(format!("worker-{name}.log"))).unwrap();
         let child = Command::new(version.venv().join("bin/rq"))
             .args(["worker", QUEUE, "--url", &redis.url(), "--name", name])
             .env("PYTHONPATH", repo().join("tests/rq"))
@@ -203,12 +239,19 @@ impl Worker {
         let key = format!("rq:workers:{QUEUE}");
         let member = format!("rq:worker:{name}");
         let channel = format!("rq:pubsub:{name}");
-        wait_until(Duration::from_secs(30), "the rq worker to register and subscribe", || {
-            let registered: bool = redis.cmd(&["SISMEMBER", &key, &member]);
-            let subs: Vec<redis::Value> = redis.cmd(&["PUBSUB", "NUMSUB", &channel]);
-            registered && matches!(subs.get(1), Some(redis::Value::Int(n)) if *n > 0)
-        });
-        Worker { name: name.to_string(), child }
+        wait_until(
+            Duration::from_secs(30),
+            "the rq worker to register and subscribe",
+            || {
+                let registered: bool = redis.cmd(&["SISMEMBER", &key, &member]);
+                let subs: Vec<redis::Value> = redis.cmd(&["PUBSUB", "NUMSUB", &channel]);
+                registered && matches!(subs.get(1), Some(redis::Value::Int(n)) if *n > 0)
+            },
+        );
+        Worker {
+            name: name.to_string(),
+            child,
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -219,8 +262,12 @@ impl Worker {
     pub fn horses(&self) -> Vec<u32> {
         let mut pids = Vec::new();
         for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
             // Field 4 (after the parenthesised name) is the parent pid.
             let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
             let ppid: Option<u32> = after.split_whitespace().nth(1).and_then(|p| p.parse().ok());
@@ -233,7 +280,8 @@ impl Worker {
     }
 
     pub fn log(&self, redis: &Redis) -> String {
-        std::fs::read_to_string(redis.dir.path().join(format!("worker-{}.log", self.name))).unwrap_or_default()
+        std::fs::read_to_string(redis.dir.path().join(format!("worker-{}.log", self.name)))
+            .unwrap_or_default()
     }
 }
 
@@ -310,7 +358,8 @@ impl Pitstop {
             Ok(addr) => addr,
             Err(_) => {
                 let _ = child.kill();
-                let log = std::fs::read_to_string(dir.path().join("pitstop.log")).unwrap_or_default();
+                let log =
+                    std::fs::read_to_string(dir.path().join("pitstop.log")).unwrap_or_default();
                 panic!("pitstop did not start listening:\n{log}");
             }
         };
@@ -331,32 +380,54 @@ impl Pitstop {
         self.request("POST", path, Some(KEY), Some(body))
     }
 
-    pub fn request(&self, method: &str, path: &str, key: Option<&str>, body: Option<&str>) -> (u16, serde_json::Value) {
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&str>,
+    ) -> (u16, serde_json::Value) {
         let (status, text) = self.request_text(method, path, key, body);
-        let value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{method} {path} answered {status} with non-JSON ({e}): {text}"));
+        let value = serde_json::from_str(&text).unwrap_or_else(|e| {
+            panic!("{method} {path} answered {status} with non-JSON ({e}): {text}")
+        });
         (status, value)
     }
 
-    pub fn request_text(&self, method: &str, path: &str, key: Option<&str>, body: Option<&str>) -> (u16, String) {
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
+    pub fn request_text(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&str>,
+    ) -> (u16, String) {
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.addr
+        );
         if let Some(key) = key {
             head.push_str(&format!("X-API-Key: {key}\r\n"));
         }
         let body = body.unwrap_or("");
         if method == "POST" {
-            head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+            head.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
         }
         head.push_str("\r\n");
         let response = self.raw(format!("{head}{body}").as_bytes());
-        parse_response(&response).unwrap_or_else(|| panic!("{method} {path}: unreadable response {response:?}"))
+        parse_response(&response)
+            .unwrap_or_else(|| panic!("{method} {path}: unreadable response {response:?}"))
     }
 
     /// Sends raw bytes on a new connection and reads until the server
     /// closes it (or 30 s pass).
     pub fn raw(&self, bytes: &[u8]) -> String {
         let mut stream = TcpStream::connect(self.addr).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
         stream.write_all(bytes).unwrap();
         let mut out = Vec::new();
         let _ = stream.read_to_end(&mut out);
@@ -365,9 +436,14 @@ impl Pitstop {
 
     /// `/health` answered 200, without panicking when the connection fails.
     pub fn try_health(&self) -> bool {
-        let Ok(mut stream) = TcpStream::connect(self.addr) else { return false };
+        let Ok(mut stream) = TcpStream::connect(self.addr) else {
+            return false;
+        };
         let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-        if stream.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").is_err() {
+        if stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .is_err()
+        {
             return false;
         }
         let mut out = String::new();
@@ -396,15 +472,23 @@ impl Drop for Pitstop {
 pub fn parse_response(response: &str) -> Option<(u16, String)> {
     let (head, body) = response.split_once("\r\n\r\n")?;
     let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
-    let body = if chunked { dechunk(body) } else { body.to_string() };
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
     Some((status, body))
 }
 
 fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
         if size == 0 || rest.len() < size {
             break;
         }
