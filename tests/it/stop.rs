@@ -153,3 +153,42 @@ fn a_running_job_without_a_live_worker_is_reported_undeliverable() {
     assert_eq!(report["stopped_confirmed"], 0);
     assert_eq!(report["total"], 0);
 }
+
+#[test]
+fn rq_3_with_its_own_key_prefix() {
+    // RQ 3 takes every key's prefix from RQ_KEY_PREFIX; pitstop's
+    // `redis.key_prefix` must follow it for listing and for the stop.
+    let redis = Redis::start();
+    let version = RqVersion::Three;
+    let ctl = |args: &[&str]| version.ctl_with_prefix(&redis, "botq", args);
+    ctl(&["enqueue", "done1", "fast", "1"]);
+    ctl(&["enqueue", "long1", "slow", "60"]);
+    let worker = Worker::start_with_prefix(&redis, version, "w-prefix", "botq");
+    wait_until(Duration::from_secs(30), "long1 to start", || {
+        ctl(&["status", "long1"]) == "started"
+    });
+    ctl(&["enqueue", "next1", "slow", "60"]);
+    assert_eq!(
+        redis.cmd::<i64>(&["EXISTS", "rq:queue:linkedin-bot"]),
+        0,
+        "nothing under the default prefix"
+    );
+
+    let pitstop = Pitstop::start(
+        &config(&redis.url(), "").replace("[redis]\n", "[redis]\nkey_prefix = \"botq\"\n"),
+    );
+    let (_, jobs) = pitstop.get("/deployment/jobs");
+    assert_eq!(jobs["queued"][0]["id"], "next1", "{jobs}");
+    assert_eq!(jobs["started"][0]["id"], "long1");
+    assert_eq!(jobs["started"][0]["worker"], "w-prefix");
+    assert_eq!(jobs["finished"][0]["id"], "done1");
+
+    let (_, report) = pitstop.post("/stop", "");
+    assert_eq!(report["queued_removed"], 1, "{report}");
+    assert_eq!(report["stopped_confirmed"], 1, "{report}");
+    wait_until(Duration::from_secs(3), "the horse to be gone", || {
+        worker.horses().is_empty()
+    });
+    assert_eq!(ctl(&["status", "long1"]), "stopped");
+    assert_eq!(ctl(&["status", "next1"]), "missing");
+}

@@ -196,12 +196,18 @@ impl RqVersion {
 
     /// Runs `tests/rq/ctl.py` and returns its stdout.
     pub fn ctl(self, redis: &Redis, args: &[&str]) -> String {
+        self.ctl_with_prefix(redis, "rq", args)
+    }
+
+    /// [`RqVersion::ctl`] with `RQ_KEY_PREFIX` set (RQ 3 reads it).
+    pub fn ctl_with_prefix(self, redis: &Redis, prefix: &str, args: &[&str]) -> String {
         let out = Command::new(self.venv().join("bin/python"))
             .arg(repo().join("tests/rq/ctl.py"))
             .arg(redis.url())
             .arg(QUEUE)
             .args(args)
             .env("PYTHONPATH", repo().join("tests/rq"))
+            .env("RQ_KEY_PREFIX", prefix)
             .output()
             .unwrap();
         assert!(
@@ -225,20 +231,31 @@ pub struct Worker {
 impl Worker {
     /// A forking `rq worker` on [`QUEUE`], registered before this returns.
     pub fn start(redis: &Redis, version: RqVersion, name: &str) -> Worker {
+        Worker::start_with_prefix(redis, version, name, "rq")
+    }
+
+    /// With `RQ_KEY_PREFIX` set to `prefix` (RQ 3 reads it).
+    pub fn start_with_prefix(
+        redis: &Redis,
+        version: RqVersion,
+        name: &str,
+        prefix: &str,
+    ) -> Worker {
         use std::os::unix::process::CommandExt;
         let log =
             std::fs::File::create(redis.dir.path().join(format!("worker-{name}.log"))).unwrap();
         let child = Command::new(version.venv().join("bin/rq"))
             .args(["worker", QUEUE, "--url", &redis.url(), "--name", name])
             .env("PYTHONPATH", repo().join("tests/rq"))
+            .env("RQ_KEY_PREFIX", prefix)
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .process_group(0)
             .spawn()
             .unwrap();
-        let key = format!("rq:workers:{QUEUE}");
-        let member = format!("rq:worker:{name}");
-        let channel = format!("rq:pubsub:{name}");
+        let key = format!("{prefix}:workers:{QUEUE}");
+        let member = format!("{prefix}:worker:{name}");
+        let channel = format!("{prefix}:pubsub:{name}");
         wait_until(
             Duration::from_secs(30),
             "the rq worker to register and subscribe",
