@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::actions::{ActionKind, ActionRequest};
+use crate::actions::ActionRequest;
 use crate::app::{App, VERSION};
 use crate::config::{Config, Overrides};
 use crate::error::{Error, Result};
@@ -171,14 +171,49 @@ fn run(command: Command) -> Result<u8> {
             let config = load(&config, Overrides::default())?;
             config.check_exposure()?;
             println!(
-                "{}: ok: listen {}, redis {} queue `{}`, {} service(s)",
+                "{}: ok: listen {}, redis {} queue `{}`, {} service(s), {} action(s)",
                 config.path.display(),
                 config.listen,
                 config.redis.url,
                 config.redis.queue,
-                config.services.len()
+                config.services.len(),
+                config.actions.len()
             );
-            Ok(0)
+            if config.actions.is_empty() {
+                return Ok(0);
+            }
+            let host = crate::plugin::shared(&config.cache_dir).map_err(Error::Internal)?;
+            let mut failed = 0;
+            for spec in &config.actions {
+                let problems: Vec<String> = match host.imports(spec) {
+                    Ok(imports) => imports
+                        .iter()
+                        .filter_map(|i| spec.grants.serves(i).err())
+                        .collect(),
+                    Err(failure) => vec![failure.describe(&spec.name)],
+                };
+                for grant in spec.grants.files.iter().filter(|f| !f.path.is_dir()) {
+                    println!(
+                        "  warning: action `{}`: granted folder `{}` does not exist (yet)",
+                        spec.name,
+                        grant.path.display()
+                    );
+                }
+                if problems.is_empty() {
+                    println!(
+                        "  {}: ok ({}, plugin {})",
+                        spec.name,
+                        spec.kind.as_str(),
+                        spec.plugin.display()
+                    );
+                } else {
+                    failed += 1;
+                    for problem in problems {
+                        println!("  {}: FAILED: {problem}", spec.name);
+                    }
+                }
+            }
+            Ok(if failed == 0 { 0 } else { 1 })
         }
         Command::Serve { config, listen } => {
             let config = load(&config, Overrides { listen })?;
@@ -193,10 +228,15 @@ fn run(command: Command) -> Result<u8> {
             let listen = config.listen;
             let app = Arc::new(App::new(config)?);
             log::info!("state database: {}", app.store.path().display());
-            crate::http::serve(app, listen, |addr| {
+            let warm = Arc::clone(&app);
+            crate::http::serve(app, listen, move |addr| {
                 log::info!("pitstop {VERSION} listening on http://{addr}");
                 println!("listening on http://{addr}");
                 let _ = std::io::stdout().flush();
+                // Plugins compile after /health answers, never before.
+                let _ = std::thread::Builder::new()
+                    .name("warm-plugins".into())
+                    .spawn(move || warm.warm_plugins());
             })?;
             Ok(0)
         }
@@ -267,28 +307,53 @@ fn run(command: Command) -> Result<u8> {
             service,
             json,
         } => {
-            let app = cli_app(&config)?;
-            let request = ActionRequest { action, service };
-            // An action's name tells its kind; the API splits them by path.
+            let app = Arc::new(cli_app(&config)?);
             let kind = app
                 .actions
-                .list()
-                .iter()
-                .find(|a| a.name == request.action)
-                .map_or(ActionKind::Maintenance, |a| a.kind);
-            let result = app.run_action(kind, &request, "cli")?;
+                .find(&action)
+                .map(|s| s.kind)
+                .ok_or_else(|| Error::UnknownAction(action.clone()))?;
+            let request = ActionRequest { action, service };
+            let run = app.start_action(kind, &request, "cli")?;
+            // Live output: log lines and progress as they come.
+            let (mut shown, mut step) = (0, String::new());
+            let result = loop {
+                let done = run.wait_timeout(std::time::Duration::from_millis(100));
+                if !json {
+                    let snapshot = run.snapshot();
+                    if !snapshot.step.is_empty() && snapshot.step != step {
+                        step = snapshot.step.clone();
+                        println!("[{:>3}%] {step}", snapshot.progress);
+                    }
+                    for line in run.lines_from(shown) {
+                        shown += 1;
+                        println!(
+                            "{:>7.1}s {:<5} {}",
+                            line.at_ms as f64 / 1000.0,
+                            line.level,
+                            line.message
+                        );
+                    }
+                }
+                if let Some(result) = done {
+                    break result;
+                }
+            };
             if json {
-                println!("{result}");
-            } else {
                 println!(
                     "{}",
-                    result
-                        .get("message")
-                        .and_then(|m| m.as_str())
-                        .unwrap_or("done")
+                    serde_json::json!({"run_id": run.id, "action": run.action, "result": result})
                 );
+            } else {
+                println!("{}: {}", result.status, result.message);
+                if result.details.as_object().is_some_and(|d| !d.is_empty()) {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&result.details).unwrap_or_default()
+                    );
+                }
             }
-            Ok(0)
+            Ok(if result.status == "success" { 0 } else { 1 })
         }
     }
 }

@@ -17,6 +17,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::actions::spec::{ActionSpec, RawAction};
 use crate::clock::parse_duration;
 use crate::error::{Error, Result};
 
@@ -48,6 +49,10 @@ pub struct Config {
     pub log_level: log::LevelFilter,
     pub redis: RedisConfig,
     pub services: Vec<ServiceSpec>,
+    /// Declared actions, in the order of the file.
+    pub actions: Vec<ActionSpec>,
+    /// Where compiled plugins are cached.
+    pub cache_dir: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +98,8 @@ struct RawConfig {
     redis: RawRedis,
     #[serde(default)]
     services: Vec<RawService>,
+    #[serde(default)]
+    actions: std::collections::BTreeMap<String, Spanned<RawAction>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -104,6 +111,8 @@ struct RawServer {
     max_body: Option<Spanned<String>>,
     metrics: Option<Spanned<String>>,
     state_db: Option<Spanned<String>>,
+    plugin_dir: Option<Spanned<String>>,
+    cache_dir: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -159,7 +168,12 @@ impl Config {
                 None => Error::config(path, message),
             }
         })?;
-        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        // Absolute, so that grants and plugin paths do not depend on the
+        // folder pitstop happens to be started from.
+        let dir = std::path::absolute(path)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_default();
         let env_nonempty = |name: &str| env(name).filter(|v| !v.trim().is_empty());
 
         // [server]
@@ -219,6 +233,18 @@ impl Config {
             Some(v) if !v.get_ref().trim().is_empty() => dir.join(v.get_ref()),
             Some(v) => return Err(at.error(v.span(), "must not be empty")),
             None => dir.join("pitstop.db"),
+        };
+        let plugin_dir = match &server.plugin_dir {
+            Some(v) if !v.get_ref().trim().is_empty() => dir.join(v.get_ref()),
+            Some(v) => return Err(at.error(v.span(), "must not be empty")),
+            None => dir.join("plugins"),
+        };
+        let cache_dir = match &server.cache_dir {
+            Some(v) if !v.get_ref().trim().is_empty() => dir.join(v.get_ref()),
+            Some(v) => return Err(at.error(v.span(), "must not be empty")),
+            None => state_db
+                .parent()
+                .map_or_else(|| dir.join("plugin-cache"), |p| p.join("plugin-cache")),
         };
         let log_level = match env_nonempty("PITSTOP_LOG") {
             Some(level) => level.trim().parse().map_err(|_| {
@@ -298,6 +324,26 @@ impl Config {
             });
         }
 
+        // [actions.NAME], kept in the order they are written.
+        let mut raw_actions: Vec<(String, Spanned<RawAction>)> = raw.actions.into_iter().collect();
+        raw_actions.sort_by_key(|(_, a)| a.span().start);
+        let mut actions = Vec::new();
+        for (name, raw) in raw_actions {
+            let span = raw.span();
+            let spec = raw
+                .into_inner()
+                .resolve(&name, &dir, &plugin_dir)
+                .map_err(|(s, m)| {
+                    let s = if s.start == 0 && s.end == 0 {
+                        span.clone()
+                    } else {
+                        s
+                    };
+                    at.error(s, format!("action `{name}`: {m}"))
+                })?;
+            actions.push(spec);
+        }
+
         Ok(Config {
             path: path.to_path_buf(),
             listen,
@@ -310,6 +356,8 @@ impl Config {
             log_level,
             redis,
             services,
+            actions,
+            cache_dir,
         })
     }
 
@@ -525,7 +573,7 @@ mod tests {
     fn errors_name_file_line_and_key() {
         assert_eq!(
             err("[server]\nlisten = \"127.0.0.1:8000\"\ncolour = 1\n"),
-            "/etc/pitstop/actions.toml:3: key `server.colour`: unknown field `colour`, expected one of `listen`, `api_key_env`, `threads`, `max_body`, `metrics`, `state_db`"
+            "/etc/pitstop/actions.toml:3: key `server.colour`: unknown field `colour`, expected one of `listen`, `api_key_env`, `threads`, `max_body`, `metrics`, `state_db`, `plugin_dir`, `cache_dir`"
         );
         assert_eq!(
             err("[redis]\nqueue = \"q\"\ntimeout = \"3 parsecs\"\n"),

@@ -14,7 +14,10 @@
 //! - `redis_pool`: reusable, timeout-bounded Redis connections.
 //! - `services`: parallel service probes with a timeout each.
 //! - `store`: pitstop's own SQLite history; the only module with SQL.
-//! - `actions`: declared actions and their dispatch.
+//! - `actions`: declared actions, their grants (the sandbox policy) and
+//!   the live record of each run.
+//! - `plugin`: the wasmtime host that runs actions; the only module that
+//!   knows wasmtime.
 //! - `metrics`: counters and the Prometheus text format.
 //! - `clock`: UTC timestamps, RQ's time text, durations.
 //! - `error`: the one error type, its HTTP status and exit code.
@@ -27,6 +30,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod plugin;
 pub mod redis_pool;
 pub mod rq;
 pub mod services;

@@ -128,6 +128,17 @@ impl Store {
         Ok(())
     }
 
+    /// One run by id.
+    pub fn run(&self, id: &str) -> Result<Option<RunRecord>> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, action, kind, service, client, started_at, duration_ms, status, message, details
+             FROM runs WHERE id = ?1",
+        )?;
+        let mut rows = stmt.query_map(params![id], row_to_record)?;
+        Ok(rows.next().transpose()?)
+    }
+
     /// Newest first.
     pub fn history(&self, offset: usize, limit: usize) -> Result<Vec<RunRecord>> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
@@ -135,23 +146,25 @@ impl Store {
             "SELECT id, action, kind, service, client, started_at, duration_ms, status, message, details
              FROM runs ORDER BY seq DESC LIMIT ?1 OFFSET ?2",
         )?;
-        let rows = stmt.query_map(params![limit as i64, offset as i64], |row| {
-            let details: Option<String> = row.get(9)?;
-            Ok(RunRecord {
-                id: row.get(0)?,
-                action: row.get(1)?,
-                kind: row.get(2)?,
-                service: row.get(3)?,
-                client: row.get(4)?,
-                started_at: row.get(5)?,
-                duration_ms: row.get::<_, i64>(6)? as u64,
-                status: row.get(7)?,
-                message: row.get(8)?,
-                details: details.and_then(|d| serde_json::from_str(&d).ok()),
-            })
-        })?;
+        let rows = stmt.query_map(params![limit as i64, offset as i64], row_to_record)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
+}
+
+fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+    let details: Option<String> = row.get(9)?;
+    Ok(RunRecord {
+        id: row.get(0)?,
+        action: row.get(1)?,
+        kind: row.get(2)?,
+        service: row.get(3)?,
+        client: row.get(4)?,
+        started_at: row.get(5)?,
+        duration_ms: row.get::<_, i64>(6)? as u64,
+        status: row.get(7)?,
+        message: row.get(8)?,
+        details: details.and_then(|d| serde_json::from_str(&d).ok()),
+    })
 }
 
 #[cfg(test)]

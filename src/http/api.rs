@@ -6,7 +6,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Ctx, Reply};
-use crate::actions::{ActionKind, ActionRequest};
+use std::sync::Arc;
+
+use crate::actions::{ActionKind, ActionRequest, RunLog, RunResult};
 use crate::app::{App, VERSION};
 use crate::clock::now_iso;
 use crate::error::{Error, Result};
@@ -70,7 +72,7 @@ struct ActionBody {
     wait: Option<serde_json::Value>,
 }
 
-pub fn run_action(app: &App, ctx: &Ctx, kind: ActionKind) -> Result<Reply> {
+pub fn run_action(app: &Arc<App>, ctx: &Ctx, kind: ActionKind) -> Result<Reply> {
     let body = ctx.body.as_ref().map_err(clone_error)?;
     let body: ActionBody = parse_json(body)?;
     let action = match body.action {
@@ -86,13 +88,63 @@ pub fn run_action(app: &App, ctx: &Ctx, kind: ActionKind) -> Result<Reply> {
         Some(serde_json::Value::String(s)) => Some(s),
         Some(_) => return Err(Error::Invalid("`service` must be a string".into())),
     };
-    match body.wait {
-        None | Some(serde_json::Value::Null) | Some(serde_json::Value::Bool(_)) => {}
+    let wait = match body.wait {
+        None | Some(serde_json::Value::Null) => true,
+        Some(serde_json::Value::Bool(wait)) => wait,
         Some(_) => return Err(Error::Invalid("`wait` must be true or false".into())),
-    }
+    };
     let request = ActionRequest { action, service };
-    let result = app.run_action(kind, &request, &ctx.client)?;
-    Ok(Reply::json(200, &result))
+    let run = app.start_action(kind, &request, &ctx.client)?;
+    if !wait {
+        return Ok(Reply::json(
+            202,
+            &json!({"run_id": run.id, "action": run.action, "status": "running"}),
+        ));
+    }
+    let result = run.wait();
+    Ok(action_reply(&run, &result))
+}
+
+/// The seed's response for a finished run: `{"action","status","message",
+/// "details"}` (and `"output"` for deploy actions) with 200 on success. A
+/// failed run answers 500 (504 when it ran out of time) with the error
+/// shape of every other failure, plus the run's phase and cause.
+fn action_reply(run: &RunLog, result: &RunResult) -> Reply {
+    if result.status == "success" {
+        let mut body = json!({
+            "action": run.action,
+            "status": "success",
+            "message": result.message,
+            "details": result.details,
+            "run_id": run.id,
+            "duration_ms": result.duration_ms,
+        });
+        if run.kind == ActionKind::Deploy {
+            let output = result.output.clone().unwrap_or_else(|| {
+                run.lines_from(0)
+                    .iter()
+                    .map(|l| l.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            body["output"] = json!(output);
+        }
+        return Reply::json(200, &body);
+    }
+    let status = if result.status == "timeout" { 504 } else { 500 };
+    Reply::json(
+        status,
+        &json!({
+            "error": result.message,
+            "status": status,
+            "action": run.action,
+            "run_id": run.id,
+            "phase": result.phase,
+            "cause": result.cause,
+            "details": result.details,
+            "duration_ms": result.duration_ms,
+        }),
+    )
 }
 
 pub fn stop(app: &App, ctx: &Ctx) -> Result<Reply> {
@@ -108,8 +160,14 @@ pub fn actions(app: &App) -> Result<Reply> {
     Ok(Reply::json(200, &json!({"actions": app.actions.list()})))
 }
 
-pub fn run(_app: &App, id: &str) -> Result<Reply> {
-    Err(Error::NotFound(format!("no run `{id}`")))
+pub fn run(app: &App, id: &str) -> Result<Reply> {
+    if let Some(run) = app.actions.recent(id) {
+        return Ok(Reply::json(200, &run.snapshot()));
+    }
+    match app.store.run(id)? {
+        Some(record) => Ok(Reply::json(200, &record)),
+        None => Err(Error::NotFound(format!("no run `{id}`"))),
+    }
 }
 
 pub fn history(app: &App, ctx: &Ctx) -> Result<Reply> {

@@ -164,7 +164,7 @@ impl Reply {
     }
 }
 
-fn handle(app: &App, mut request: Request) {
+fn handle(app: &Arc<App>, mut request: Request) {
     let clock = Instant::now();
     let method = request.method().as_str().to_string();
     let url = request.url().to_string();

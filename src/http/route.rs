@@ -63,7 +63,7 @@ impl Route {
     }
 }
 
-pub fn dispatch(app: &App, ctx: &Ctx) -> Reply {
+pub fn dispatch(app: &std::sync::Arc<App>, ctx: &Ctx) -> Reply {
     let result = Route::parse(ctx.method, ctx.path).and_then(|route| {
         if route.needs_key(app) {
             check_key(app, ctx.api_key)?;
