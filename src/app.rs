@@ -121,7 +121,7 @@ impl App {
                     "action": spec.name,
                     "config": spec.config,
                     "params": params,
-                    "base_dir": app.config.path.parent().and_then(|p| std::path::absolute(p).ok()),
+                    "base_dir": app.config.dir,
                 })
                 .to_string();
                 let ctx = crate::plugin::RunContext {

@@ -32,6 +32,8 @@ pub const MIN_KEY_LEN: usize = 16;
 pub struct Config {
     /// The file it came from (as given, for messages).
     pub path: PathBuf,
+    /// Its folder, absolute: relative paths in the file start here.
+    pub dir: PathBuf,
     pub listen: SocketAddr,
     /// Name of the environment variable holding the API key.
     pub api_key_env: String,
@@ -346,6 +348,7 @@ impl Config {
 
         Ok(Config {
             path: path.to_path_buf(),
+            dir: dir.clone(),
             listen,
             api_key_env,
             api_key,

@@ -284,6 +284,13 @@ impl HostState {
                 "ATTACH is not allowed: `grants.sqlite` gives exactly one database".into(),
             ));
         }
+        if text.contains("readonly database")
+            && self.grants().sqlite.as_ref().is_some_and(|g| !g.write)
+        {
+            return self.deny(Denied(
+                "`grants.sqlite.write` is not true: the database is read-only".into(),
+            ));
+        }
         if text.contains("interrupted") {
             self.timed_out = true;
         }

@@ -12,5 +12,7 @@ mod cli;
 mod jobs;
 // Service probes, a hanging target, Redis down and back.
 mod services;
+// Hostile plugins against the sandbox; `check` on plugins.
+mod sandbox;
 // The emergency stop against a running job on a real worker.
 mod stop;

@@ -526,3 +526,46 @@ pub fn run_cli(args: &[&str], env: &[(&str, &str)]) -> Output {
         .output()
         .unwrap()
 }
+
+// ---------------------------------------------------------------------------
+
+/// The folder with every built plugin: the default ones
+/// (`scripts/build-plugins.sh`) and the hostile test one
+/// (`tests/plugins`). Built once per test run; cargo makes it quick when
+/// nothing changed.
+pub fn plugin_dir() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let status = Command::new(repo().join("scripts/build-plugins.sh"))
+                .stdout(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(status.success(), "scripts/build-plugins.sh failed");
+            let status = Command::new("cargo")
+                .args(["build", "--release", "--locked", "--quiet"])
+                .current_dir(repo().join("tests/plugins"))
+                .status()
+                .unwrap();
+            assert!(status.success(), "building tests/plugins failed");
+            let dir = repo().join("target/plugins");
+            std::fs::copy(
+                repo().join("target/plugins-build/wasm32-wasip2/release/hostile.wasm"),
+                dir.join("hostile.wasm"),
+            )
+            .unwrap();
+            dir
+        })
+        .clone()
+}
+
+/// [`config`] plus `[server] plugin_dir` pointing at the built plugins and
+/// a plugin cache in `cache`.
+pub fn plugin_config(redis_url: &str, cache: &Path, actions: &str) -> String {
+    format!(
+        "[server]\nplugin_dir = \"{}\"\ncache_dir = \"{}\"\n\n{}",
+        plugin_dir().display(),
+        cache.display(),
+        config(redis_url, actions)
+    )
+}
