@@ -255,13 +255,25 @@ impl HostState {
             } else {
                 OpenFlags::SQLITE_OPEN_READ_ONLY
             };
-            let conn = rusqlite::Connection::open_with_flags(
+            let mut conn = rusqlite::Connection::open_with_flags(
                 &grant.path,
                 mode | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )
             .map_err(|e| format!("cannot open `{}`: {e}", grant.path.display()))?;
-            conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_ATTACHED, 0)
+            // ATTACH would reach other files: only the empty name (a private
+            // temporary database, which VACUUM itself attaches) is allowed,
+            // and no more than one at a time.
+            conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_ATTACHED, 1)
                 .map_err(|e| e.to_string())?;
+            conn.authorizer(Some(|ctx: rusqlite::hooks::AuthContext<'_>| {
+                match ctx.action {
+                    rusqlite::hooks::AuthAction::Attach { filename } if !filename.is_empty() => {
+                        rusqlite::hooks::Authorization::Deny
+                    }
+                    _ => rusqlite::hooks::Authorization::Allow,
+                }
+            }))
+            .map_err(|e| e.to_string())?;
             // A long statement is interrupted at the deadline.
             let interrupt = conn.get_interrupt_handle();
             let (tx, rx) = mpsc::channel::<()>();
@@ -279,7 +291,7 @@ impl HostState {
 
     fn sqlite_failed(&mut self, err: rusqlite::Error) -> String {
         let text = err.to_string();
-        if text.contains("too many attached databases") {
+        if text.contains("too many attached databases") || text.contains("not authorized") {
             return self.deny(Denied(
                 "ATTACH is not allowed: `grants.sqlite` gives exactly one database".into(),
             ));

@@ -4,6 +4,8 @@
 // Fixtures: redis-server, rq worker, the pitstop binary.
 mod support;
 
+// The default actions against real logs, Redis, SQLite, git.
+mod actions;
 // Health, auth, malformed input, idle connections, history, metrics.
 mod api;
 // The command line: help, version, config errors, exit codes.
