@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds pitstop (release) and serves the bundled actions.toml on
-# 127.0.0.1:8000. It works with no Redis running: Redis then shows as
-# stopped and the job endpoints answer 503 until it is up.
+# Builds pitstop (release) and its plugins, then serves the bundled
+# actions.toml on 127.0.0.1:8000. It works with no Redis running: Redis
+# then shows as stopped and the job endpoints answer 503 until it is up.
+# The actions' local folders (var/logs, var/data, var/backups, var/bot)
+# are created empty; point actions.toml at the real ones.
 #
 # The API key comes from API_KEY. When it is not set, this script makes a
 # random one for the session and prints it, so the API can be tried at once.
@@ -10,6 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --release --locked
+scripts/build-plugins.sh
+mkdir -p var/logs var/data var/backups var/bot
 if [ -z "${API_KEY:-}" ]; then
   API_KEY=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
   export API_KEY

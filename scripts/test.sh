@@ -4,7 +4,9 @@
 #   - redis-server (Debian package), for a real Redis on a free port;
 #   - two Python virtualenvs under .venv/ with RQ 2.12.0 and RQ 3.0.0, for
 #     real `rq worker` processes;
-# then runs `cargo test` (unit tests and the integration tests in tests/it).
+#   - git, and the wasm32-wasip2 Rust target for the plugins;
+# then builds the plugins and runs `cargo test` (unit tests and the
+# integration tests in tests/it).
 # This is the command CI runs (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +19,7 @@ sudo_if_needed() {
 
 apt_packages=()
 command -v redis-server >/dev/null || apt_packages+=(redis-server)
+command -v git >/dev/null || apt_packages+=(git)
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_packages+=(python3-venv)
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   say "installing ${apt_packages[*]}"
@@ -35,6 +38,9 @@ for spec in rq-2=2.12.0 rq-3=3.0.0; do
     "$venv/bin/pip" install --quiet --disable-pip-version-check "rq==$version"
   fi
 done
+
+say "building the plugins"
+scripts/build-plugins.sh >/dev/null
 
 say "cargo test"
 cargo test --locked "$@"

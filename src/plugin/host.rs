@@ -447,6 +447,12 @@ impl process::Host for HostState {
             return Err(self.deny(denied));
         }
         let left = self.remaining()?;
+        if !self.spec.workdir.is_dir() {
+            return Err(format!(
+                "the action's `workdir` `{}` is not a folder",
+                self.spec.workdir.display()
+            ));
+        }
         let path = self
             .spec
             .env

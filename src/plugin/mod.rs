@@ -272,8 +272,7 @@ impl PluginHost {
         store.set_epoch_deadline(ticks.max(1));
         store.epoch_deadline_trap();
 
-        self.active.fetch_add(1, Ordering::Relaxed);
-        self.ticker.unpark();
+        let ticking = Ticking::start(self);
         let outcome = pre
             .instantiate(&mut store)
             .map_err(|e| (Phase::Instantiate, e))
@@ -282,7 +281,7 @@ impl PluginHost {
                     .call_run(&mut store, input)
                     .map_err(|e| (Phase::Run, e))
             });
-        self.active.fetch_sub(1, Ordering::Relaxed);
+        drop(ticking);
 
         let state = store.data();
         let output_full =
@@ -335,10 +334,27 @@ impl PluginHost {
                     }
                     _ => format!("crashed: {text}"),
                 };
-                let _ = deadline;
                 Err(Failure::new(phase, cause, message))
             }
         }
+    }
+}
+
+/// Keeps the epoch ticker running while a run is in progress, even when
+/// the run ends by a panic.
+struct Ticking<'a>(&'a PluginHost);
+
+impl<'a> Ticking<'a> {
+    fn start(host: &'a PluginHost) -> Ticking<'a> {
+        host.active.fetch_add(1, Ordering::Relaxed);
+        host.ticker.unpark();
+        Ticking(host)
+    }
+}
+
+impl Drop for Ticking<'_> {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -135,8 +135,7 @@ fn clean_logs_keeps_the_tail_and_loses_nothing_appended_meanwhile() {
 // ---------------------------------------------------------------------------
 // clean_queue and clean_finished_jobs on real RQ jobs
 
-fn rq_actions(dir: &Path) -> String {
-    let _ = dir;
+fn rq_actions() -> String {
     "[actions.clean_queue]\nkind = \"maintenance\"\nplugin = \"clean_queue\"\n\
      config = { queue = \"linkedin-bot\" }\n\
      grants.redis = { commands = [\"EXISTS\", \"RENAME\", \"LRANGE\", \"DEL\"], keys = [\"rq:queue:linkedin-bot*\", \"rq:job:*\", \"rq:results:*\", \"rq:executions:*\"] }\n\n\
@@ -172,7 +171,7 @@ fn clean_queue_and_finished_jobs_on_real_rq_jobs() {
     let pitstop = Pitstop::start(&plugin_config(
         &redis.url(),
         &dir.path().join("cache"),
-        &rq_actions(dir.path()),
+        &rq_actions(),
     ));
 
     let (status, body) = pitstop.post("/deployment/maintenance", r#"{"action": "clean_queue"}"#);
@@ -382,10 +381,6 @@ fn stand_in_compose(root: &Path) -> PathBuf {
         ),
     )
     .unwrap();
-    std::os::unix::fs::PermissionsExt::set_mode(
-        &mut std::fs::metadata(&script).unwrap().permissions(),
-        0o755,
-    );
     let mut perms = std::fs::metadata(&script).unwrap().permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
     std::fs::set_permissions(&script, perms).unwrap();

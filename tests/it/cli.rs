@@ -187,3 +187,40 @@ fn status_and_stop_from_the_command_line() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("unknown action `clean_logs`"));
 }
+
+#[test]
+fn the_bundled_configuration_checks_clean() {
+    crate::support::plugin_dir();
+    let dir = TempDir::new("bundled");
+    // The bundled file, in a temp folder: plugins from the build, the
+    // plugin cache beside it.
+    let source = std::fs::read_to_string(crate::support::repo().join("actions.toml")).unwrap();
+    let plugins = crate::support::plugin_dir();
+    let path = dir.path().join("actions.toml");
+    std::fs::write(
+        &path,
+        source.replace(
+            "\"target/plugins\"",
+            &format!("{:?}", plugins.display().to_string()),
+        ),
+    )
+    .unwrap();
+    let out = run_cli(&["check", "--config", path.to_str().unwrap()], &[]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    for action in [
+        "clean_logs",
+        "clean_queue",
+        "clean_finished_jobs",
+        "vacuum_db",
+        "pull",
+        "rebuild",
+        "restart",
+        "full_deploy",
+    ] {
+        assert!(
+            stdout.contains(&format!("  {action}: ok (")),
+            "{action}: {stdout}"
+        );
+    }
+}
