@@ -68,6 +68,83 @@ def wrk(url, seconds=10):
     return rps, latency, int(errors.group(1)) if errors else 0
 
 
+def peak_rss_of(args):
+    """Wall time and peak RSS (KiB) of one run of the binary."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([BIN] + args, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = status
+    elapsed = time.perf_counter() - t0
+    if status != 0:
+        sys.exit(f"{args} failed with status {status}")
+    return elapsed, usage.ru_maxrss
+
+
+def write_log(path, size):
+    line = b"2026-11-24 12:00:00 INFO linkedin_bot: visited a profile and wished a happy birthday\n"
+    block = line * (1 << 20 // len(line) + 1)
+    with open(path, "wb") as f:
+        written = 0
+        while written < size:
+            f.write(block)
+            written += len(block)
+
+
+def bench_plugins(tmp, results):
+    plugins = os.path.join(ROOT, "target", "plugins")
+    logs = os.path.join(tmp, "logs")
+    os.makedirs(logs, exist_ok=True)
+    cache = os.path.join(tmp, "cache")
+    config = os.path.join(tmp, "plugins.toml")
+    with open(config, "w") as f:
+        f.write(f'[server]\nplugin_dir = "{plugins}"\ncache_dir = "{cache}"\nstate_db = "{tmp}/bench.db"\n'
+                '[actions.clean_logs]\nkind = "maintenance"\nplugin = "clean_logs"\ntimeout = "10m"\n'
+                f'config = {{ file = "{logs}/bot.log", keep_lines = 1000 }}\n'
+                f'grants.files = [{{ path = "{logs}", access = "read-write" }}]\n')
+        for name in ["clean_queue", "clean_finished_jobs", "vacuum_db", "pull", "rebuild", "restart", "full_deploy"]:
+            f.write(f'[actions.{name}]\nkind = "maintenance"\nplugin = "{name}"\n')
+    # First compile: every plugin, from an empty cache (check compiles them).
+    t0 = time.perf_counter()
+    subprocess.run([BIN, "check", "--config", config], stdout=subprocess.DEVNULL, check=False)
+    results["plugins_first_compile_all_8_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+    import shutil
+    shutil.rmtree(cache)
+    write_log(os.path.join(logs, "bot.log"), 1 << 20)
+    t_first, _ = peak_rss_of(["run", "clean_logs", "--config", config, "--json"])
+    write_log(os.path.join(logs, "bot.log"), 1 << 20)
+    t_warm, _ = peak_rss_of(["run", "clean_logs", "--config", config, "--json"])
+    results["clean_logs_1mb_cold_cache_ms"] = round(t_first * 1000, 1)
+    results["clean_logs_1mb_warm_cache_ms"] = round(t_warm * 1000, 1)
+    for label, size in [("10mb", 10 << 20), ("500mb", 500 << 20)]:
+        path = os.path.join(logs, "bot.log")
+        write_log(path, size)
+        elapsed, rss = peak_rss_of(["run", "clean_logs", "--config", config, "--json"])
+        results[f"clean_logs_{label}_ms"] = round(elapsed * 1000, 1)
+        results[f"clean_logs_{label}_peak_rss_kib"] = rss
+        os.remove(path)
+    return config
+
+
+def bench_run_overhead(tmp, results, port):
+    """Round trip of a trivial action through the API, warm cache, minus
+    the round trip of /health: store + instantiate + call + history row."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    def timed(method, path, body=None, n=200):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            conn.request(method, path, body=body, headers={"X-API-Key": KEY, "Content-Type": "application/json"})
+            r = conn.getresponse()
+            r.read()
+            assert r.status == 200, r.status
+        return (time.perf_counter() - t0) / n
+    timed("POST", "/deployment/maintenance", '{"action": "clean_logs"}', n=5)
+    run = timed("POST", "/deployment/maintenance", '{"action": "clean_logs"}')
+    health = timed("GET", "/health")
+    results["action_run_roundtrip_ms"] = round(run * 1000, 3)
+    results["action_run_overhead_ms"] = round((run - health) * 1000, 3)
+
+
 def main():
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -115,6 +192,15 @@ def main():
             results["loaded_peak_rss_kib"] = rss_kib(proc.pid, "VmHWM")
             results["loaded_rss_kib"] = rss_kib(proc.pid)
             results["binary_bytes"] = os.path.getsize(BIN)
+            proc.kill()
+
+            config = bench_plugins(tmp, results)
+            with open(os.path.join(tmp, "logs", "bot.log"), "w") as f:
+                f.write("short log\n")
+            port = free_port()
+            proc, _ = start_pitstop(config, port)
+            bench_run_overhead(tmp, results, port)
+            results["rss_after_action_runs_kib"] = rss_kib(proc.pid)
             proc.kill()
         finally:
             redis.kill()

@@ -6,6 +6,9 @@
 #   - idle RSS, and peak RSS after the load below;
 #   - requests per second for /health and for /deployment/jobs with
 #     10,000 queued RQ jobs (wrk, 2 threads, 32 connections, 10 s);
+#   - plugins: first compile of all eight, clean_logs on 10 MB and 500 MB
+#     logs (time and peak RSS), and the overhead of one action run with a
+#     warm cache (store, instantiate, call, history row);
 # and writes them to target/bench.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,4 +26,5 @@ if [ ! -x .venv/rq-2/bin/python ]; then
   .venv/rq-2/bin/pip install --quiet --disable-pip-version-check rq==2.12.0
 fi
 cargo build --release --locked
+scripts/build-plugins.sh >/dev/null
 exec python3 scripts/bench.py "$@"

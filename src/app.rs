@@ -177,7 +177,7 @@ impl App {
                             },
                             message,
                             details: match &failure.cause {
-                                Cause::Denied(grant) => serde_json::json!({"denied": grant}),
+                                Cause::Denied(denied) => serde_json::json!({"denied": denied.trim_start_matches("denied: ")}),
                                 _ => serde_json::json!({}),
                             },
                             output: None,

@@ -111,19 +111,29 @@ impl Failure {
         }
     }
 
-    /// `action `x` failed in phase run (cause: timeout): …`
+    /// `action `x` failed in phase run (timeout): …`; for a refusal,
+    /// `action `x` failed in phase host call: denied: <the grant>`.
     pub fn describe(&self, action: &str) -> String {
-        let cause = match &self.cause {
-            Cause::Denied(grant) => {
-                format!("denied grant: {}", grant.trim_start_matches("denied: "))
+        let phase = self.phase.as_str();
+        match &self.cause {
+            Cause::Denied(denied) if self.message.contains(denied.as_str()) => {
+                format!(
+                    "action `{action}` failed in phase {phase}: {}",
+                    self.message
+                )
             }
-            other => other.as_str().to_string(),
-        };
-        format!(
-            "action `{action}` failed in phase {} ({cause}): {}",
-            self.phase.as_str(),
-            self.message
-        )
+            Cause::Denied(denied) => {
+                format!(
+                    "action `{action}` failed in phase {phase} ({denied}): {}",
+                    self.message
+                )
+            }
+            other => format!(
+                "action `{action}` failed in phase {phase} ({}): {}",
+                other.as_str(),
+                self.message
+            ),
+        }
     }
 }
 

@@ -683,7 +683,11 @@ fn trim_front(path: &std::path::Path, offset: u64) -> std::io::Result<files::Tri
     };
 
     let block = u64::from(meta.blksize().max(512) as u32);
-    let aligned = offset - offset % block;
+    let mut aligned = offset - offset % block;
+    if offset - aligned < 2 && aligned >= block {
+        // Leave room for the marker line (its text and its newline).
+        aligned -= block;
+    }
     if aligned > 0 {
         // SAFETY: fallocate on our own open descriptor.
         let rc = unsafe {

@@ -680,3 +680,42 @@ fn full_deploy_rolls_back_an_unhealthy_commit() {
     let (_, history) = pitstop.get("/deployment/history?limit=1");
     assert_eq!(history["runs"][0]["status"], "error");
 }
+
+#[test]
+fn clean_logs_on_a_filesystem_that_cannot_collapse_copies_and_truncates() {
+    // tmpfs has no FALLOC_FL_COLLAPSE_RANGE: the host copies instead.
+    let shm = Path::new("/dev/shm");
+    assert!(shm.is_dir(), "this test needs a tmpfs at /dev/shm");
+    let logs = shm.join(format!("pitstop-it-{}", std::process::id()));
+    std::fs::create_dir_all(&logs).unwrap();
+    let log = logs.join("bot.log");
+    let body: String = (0..5000).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(&log, &body).unwrap();
+    let dir = TempDir::new("clean-logs-copy");
+    let redis = Redis::start();
+    let toml = format!(
+        "[actions.clean_logs]\nkind = \"maintenance\"\nplugin = \"clean_logs\"\n\
+         config = {{ file = \"{}\", keep_lines = 100 }}\ngrants.files = [{{ path = \"{}\", access = \"read-write\" }}]\n",
+        log.display(),
+        logs.display()
+    );
+    let pitstop = Pitstop::start(&plugin_config(
+        &redis.url(),
+        &dir.path().join("cache"),
+        &toml,
+    ));
+    let (status, body) = pitstop.post("/deployment/maintenance", r#"{"action": "clean_logs"}"#);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_dir_all(&logs);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["details"]["method"], "copy");
+    assert_eq!(body["details"]["lines_removed"], 4900);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap().trim_end(),
+        "[pitstop] 4900 older lines removed"
+    );
+    let kept: Vec<&str> = lines.collect();
+    let expected: Vec<String> = (4900..5000).map(|i| format!("line {i}")).collect();
+    assert_eq!(kept, expected);
+}

@@ -25,21 +25,29 @@ fn run(req: &Request) -> Result<Report> {
     let mut file = File::open(&path).map_err(|e| format!("cannot open `{shown}`: {e}"))?;
     let size_before = file.metadata().map_err(|e| e.to_string())?.len();
     progress(10, "finding where the last lines start");
-    let cut = find_cut(&mut file, size_before, keep).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+    let cut = find_cut(&mut file, size_before, keep)
+        .map_err(|e| format!("cannot read `{shown}`: {e}"))?;
     drop(file);
 
     let Some(offset) = cut else {
-        info(&format!("`{shown}` has {keep} lines or fewer: nothing to remove"));
-        return Ok(Report::new(format!("nothing to clean: the log has {keep} lines or fewer"))
-            .detail("size_before_mb", mb(size_before))
-            .detail("size_after_mb", mb(size_before))
-            .detail("lines_removed", 0)
-            .detail("lines_kept", keep));
+        info(&format!(
+            "`{shown}` has {keep} lines or fewer: nothing to remove"
+        ));
+        return Ok(Report::new(format!(
+            "nothing to clean: the log has {keep} lines or fewer"
+        ))
+        .detail("size_before_mb", mb(size_before))
+        .detail("size_after_mb", mb(size_before))
+        .detail("lines_removed", 0)
+        .detail("lines_kept", keep));
     };
     progress(50, "removing the older lines");
     let trimmed = files::trim_front(&shown, offset)?;
     let size_after = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    info(&format!("removed {} lines ({} bytes) by {}", trimmed.lines_removed, trimmed.bytes_removed, trimmed.method));
+    info(&format!(
+        "removed {} lines ({} bytes) by {}",
+        trimmed.lines_removed, trimmed.bytes_removed, trimmed.method
+    ));
     Ok(Report::new(format!(
         "log cleaned: kept the last {keep} lines, removed {} ({:.2} MB -> {:.2} MB)",
         trimmed.lines_removed,

@@ -31,15 +31,24 @@ fn run(req: &Request) -> Result<Report> {
         Err(e) if e.contains("no such key") => info("the queue is already empty"),
         Err(e) => return Err(e),
     }
-    Ok(Report::new(format!("{removed} queued job(s) removed from `{queue}`"))
-        .detail("queue", queue)
-        .detail("removed", removed))
+    Ok(
+        Report::new(format!("{removed} queued job(s) removed from `{queue}`"))
+            .detail("queue", queue)
+            .detail("removed", removed),
+    )
 }
 
 /// Deletes every job listed in `list` with its keys, then the list.
 fn delete_listed(list: &str, prefix: &str) -> Result<u64> {
     let ids = redis::command(&["LRANGE", list, "0", "-1"])?;
-    let ids: Vec<String> = ids.as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect()).unwrap_or_default();
+    let ids: Vec<String> = ids
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
     for (n, batch) in ids.chunks(BATCH).enumerate() {
         let mut keys = vec!["DEL".to_string()];
         for id in batch {
@@ -50,7 +59,10 @@ fn delete_listed(list: &str, prefix: &str) -> Result<u64> {
             keys.push(format!("{prefix}:executions:{id}"));
         }
         redis::pipeline(&[keys], false)?;
-        progress((20 + 70 * (n + 1) * BATCH / ids.len().max(1)).min(90) as u8, "deleting jobs");
+        progress(
+            (20 + 70 * (n + 1) * BATCH / ids.len().max(1)).min(90) as u8,
+            "deleting jobs",
+        );
     }
     redis::command(&["DEL", list])?;
     Ok(ids.len() as u64)

@@ -12,7 +12,9 @@
 use std::time::{Duration, Instant};
 
 use pitstop_sdk::deploy::{Pulled, compose, pull, roll_back, short};
-use pitstop_sdk::{Report, Request, Result, Value, action, error, info, json, progress, services, sqlite, warn};
+use pitstop_sdk::{
+    Report, Request, Result, Value, action, error, info, json, progress, services, sqlite, warn,
+};
 
 /// The steps done so far, each with its outcome and duration.
 #[derive(Default)]
@@ -27,7 +29,11 @@ impl Steps {
             Err(e) => ("failed", e.clone()),
         };
         let line = format!("{name}: {detail}");
-        if status == "ok" { info(&line) } else { error(&line) }
+        if status == "ok" {
+            info(&line)
+        } else {
+            error(&line)
+        }
         self.0.push(json!({"step": name, "status": status, "duration_ms": started.elapsed().as_millis() as u64, "detail": detail}));
         outcome.map(|(value, _)| value)
     }
@@ -43,19 +49,31 @@ fn run(req: &Request) -> Result<Report> {
     progress(15, "pull");
     let pulled: Pulled = steps.run("pull", || {
         pull().map(|p| {
-            let d = format!("{} -> {}{}", short(&p.old_commit), short(&p.new_commit), if p.stashed { " (local changes stashed)" } else { "" });
+            let d = format!(
+                "{} -> {}{}",
+                short(&p.old_commit),
+                short(&p.new_commit),
+                if p.stashed {
+                    " (local changes stashed)"
+                } else {
+                    ""
+                }
+            );
             (p, d)
         })
     })?;
 
     if deploy_and_check(req, &mut steps, 30)? {
-        return Ok(Report::new(format!("deployed {} and healthy", short(&pulled.new_commit)))
-            .detail("old_commit", pulled.old_commit)
-            .detail("new_commit", pulled.new_commit)
-            .detail("stashed", pulled.stashed)
-            .detail("rolled_back", false)
-            .detail("steps", Value::Array(steps.0))
-            .output(pulled.output));
+        return Ok(Report::new(format!(
+            "deployed {} and healthy",
+            short(&pulled.new_commit)
+        ))
+        .detail("old_commit", pulled.old_commit)
+        .detail("new_commit", pulled.new_commit)
+        .detail("stashed", pulled.stashed)
+        .detail("rolled_back", false)
+        .detail("steps", Value::Array(steps.0))
+        .output(pulled.output));
     }
     // Unhealthy: go back to the previous commit, if the pull brought one.
     if pulled.old_commit == pulled.new_commit {
@@ -63,13 +81,20 @@ fn run(req: &Request) -> Result<Report> {
     }
     warn(&format!("rolling back to {}", short(&pulled.old_commit)));
     progress(70, "rollback");
-    steps.run("rollback", || roll_back(&pulled.old_commit).map(|()| ((), format!("back at {}", short(&pulled.old_commit)))))?;
+    steps.run("rollback", || {
+        roll_back(&pulled.old_commit)
+            .map(|()| ((), format!("back at {}", short(&pulled.old_commit))))
+    })?;
     let healthy_again = deploy_and_check(req, &mut steps, 75)?;
     Err(format!(
         "deploy of {} failed its health check and was rolled back to {} ({})",
         short(&pulled.new_commit),
         short(&pulled.old_commit),
-        if healthy_again { "healthy again" } else { "STILL NOT HEALTHY: look at it now" }
+        if healthy_again {
+            "healthy again"
+        } else {
+            "STILL NOT HEALTHY: look at it now"
+        }
     ))
 }
 
@@ -77,13 +102,27 @@ fn run(req: &Request) -> Result<Report> {
 /// when they are not healthy in time.
 fn deploy_and_check(req: &Request, steps: &mut Steps, base: u8) -> Result<bool> {
     progress(base, "rebuild");
-    steps.run("rebuild", || compose(req, &["build"]).map(|_| ((), "images built".to_string())))?;
+    steps.run("rebuild", || {
+        compose(req, &["build"]).map(|_| ((), "images built".to_string()))
+    })?;
     progress(base + 10, "restart");
-    steps.run("restart", || compose(req, &["up", "-d"]).map(|_| ((), "containers up".to_string())))?;
+    steps.run("restart", || {
+        compose(req, &["up", "-d"]).map(|_| ((), "containers up".to_string()))
+    })?;
     progress(base + 20, "health check");
     let healthy = wait_healthy(req)?;
-    let detail = if healthy { "all running" } else { "not healthy in time" };
-    let _ = steps.run("health check", || if healthy { Ok(((), detail.to_string())) } else { Err(detail.to_string()) });
+    let detail = if healthy {
+        "all running"
+    } else {
+        "not healthy in time"
+    };
+    let _ = steps.run("health check", || {
+        if healthy {
+            Ok(((), detail.to_string()))
+        } else {
+            Err(detail.to_string())
+        }
+    });
     Ok(healthy)
 }
 

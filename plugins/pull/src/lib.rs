@@ -12,7 +12,11 @@ fn run(_req: &Request) -> Result<Report> {
     let message = if p.old_commit == p.new_commit {
         format!("already up to date at {}", short(&p.new_commit))
     } else {
-        format!("code updated from git: {} -> {}", short(&p.old_commit), short(&p.new_commit))
+        format!(
+            "code updated from git: {} -> {}",
+            short(&p.old_commit),
+            short(&p.new_commit)
+        )
     };
     Ok(Report::new(message)
         .detail("old_commit", p.old_commit)

@@ -50,7 +50,8 @@ macro_rules! action {
 
 #[doc(hidden)]
 pub fn __dispatch(input: &str, run: fn(&Request) -> Result<Report>) -> Result<String> {
-    let value: Value = serde_json::from_str(input).map_err(|e| format!("bad request from the host: {e}"))?;
+    let value: Value =
+        serde_json::from_str(input).map_err(|e| format!("bad request from the host: {e}"))?;
     let request = Request {
         action: value["action"].as_str().unwrap_or_default().to_string(),
         config: value.get("config").cloned().unwrap_or_else(|| json!({})),
@@ -58,7 +59,10 @@ pub fn __dispatch(input: &str, run: fn(&Request) -> Result<Report>) -> Result<St
         base_dir: PathBuf::from(value["base_dir"].as_str().unwrap_or("/")),
     };
     let report = run(&request)?;
-    Ok(json!({"message": report.message, "details": report.details, "output": report.output}).to_string())
+    Ok(
+        json!({"message": report.message, "details": report.details, "output": report.output})
+            .to_string(),
+    )
 }
 
 /// What the host hands a run.
@@ -81,7 +85,10 @@ impl Request {
 
     /// A required string setting.
     pub fn str(&self, key: &str) -> Result<String> {
-        self.config[key].as_str().map(str::to_string).ok_or_else(|| self.missing(key, "a string"))
+        self.config[key]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| self.missing(key, "a string"))
     }
 
     /// An optional string setting.
@@ -97,7 +104,9 @@ impl Request {
     pub fn u64_or(&self, key: &str, default: u64) -> Result<u64> {
         match &self.config[key] {
             Value::Null => Ok(default),
-            v => v.as_u64().ok_or_else(|| self.missing(key, "a whole number")),
+            v => v
+                .as_u64()
+                .ok_or_else(|| self.missing(key, "a whole number")),
         }
     }
 
@@ -105,21 +114,35 @@ impl Request {
     pub fn bool_or(&self, key: &str, default: bool) -> Result<bool> {
         match &self.config[key] {
             Value::Null => Ok(default),
-            v => v.as_bool().ok_or_else(|| self.missing(key, "true or false")),
+            v => v
+                .as_bool()
+                .ok_or_else(|| self.missing(key, "true or false")),
         }
     }
 
     /// A list of strings, e.g. a command's argument vector.
     pub fn strings(&self, key: &str) -> Result<Vec<String>> {
-        let list = self.config[key].as_array().ok_or_else(|| self.missing(key, "a list of strings"))?;
-        list.iter().map(|v| v.as_str().map(str::to_string).ok_or_else(|| self.missing(key, "a list of strings"))).collect()
+        let list = self.config[key]
+            .as_array()
+            .ok_or_else(|| self.missing(key, "a list of strings"))?;
+        list.iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| self.missing(key, "a list of strings"))
+            })
+            .collect()
     }
 
     /// A path setting, relative ones resolved against [`Request::base_dir`].
     pub fn path(&self, key: &str) -> Result<PathBuf> {
         let text = self.str(key)?;
         let path = PathBuf::from(&text);
-        Ok(if path.is_absolute() { path } else { self.base_dir.join(path) })
+        Ok(if path.is_absolute() {
+            path
+        } else {
+            self.base_dir.join(path)
+        })
     }
 
     /// A request parameter (`service`), if given.
@@ -138,7 +161,11 @@ pub struct Report {
 
 impl Report {
     pub fn new(message: impl Into<String>) -> Report {
-        Report { message: message.into(), details: json!({}), output: None }
+        Report {
+            message: message.into(),
+            details: json!({}),
+            output: None,
+        }
     }
 
     pub fn detail(mut self, key: &str, value: impl Into<Value>) -> Report {
@@ -230,8 +257,16 @@ pub mod process {
         if out.status == 0 {
             Ok(out)
         } else {
-            let said = if out.stderr.trim().is_empty() { out.stdout.trim() } else { out.stderr.trim() };
-            Err(format!("`{}` failed (exit {}): {said}", argv.join(" "), out.status))
+            let said = if out.stderr.trim().is_empty() {
+                out.stdout.trim()
+            } else {
+                out.stderr.trim()
+            };
+            Err(format!(
+                "`{}` failed (exit {}): {said}",
+                argv.join(" "),
+                out.status
+            ))
         }
     }
 }
@@ -294,7 +329,10 @@ pub mod deploy {
     pub const STASH_MESSAGE: &str = "pitstop: local changes saved before pull";
 
     pub fn head() -> Result<String> {
-        Ok(process::run_ok(&["git", "rev-parse", "HEAD"])?.stdout.trim().to_string())
+        Ok(process::run_ok(&["git", "rev-parse", "HEAD"])?
+            .stdout
+            .trim()
+            .to_string())
     }
 
     /// `git pull --ff-only`, with local changes stashed first (never lost:
@@ -305,21 +343,40 @@ pub mod deploy {
         let stashed = !status.stdout.trim().is_empty();
         if stashed {
             info("local changes found: saving them with git stash");
-            process::run_ok(&["git", "stash", "push", "--include-untracked", "-m", STASH_MESSAGE])?;
+            process::run_ok(&[
+                "git",
+                "stash",
+                "push",
+                "--include-untracked",
+                "-m",
+                STASH_MESSAGE,
+            ])?;
         }
         let pulled = process::run_ok(&["git", "pull", "--ff-only"])?;
         let new_commit = head()?;
-        let output = format!("{}{}", pulled.stdout, pulled.stderr).trim().to_string();
+        let output = format!("{}{}", pulled.stdout, pulled.stderr)
+            .trim()
+            .to_string();
         info(&output);
-        Ok(Pulled { old_commit, new_commit, stashed, output })
+        Ok(Pulled {
+            old_commit,
+            new_commit,
+            stashed,
+            output,
+        })
     }
 
     /// Goes back to the commit before the last pull (`ORIG_HEAD`, which
     /// `git pull` sets), after checking it is `expected`.
     pub fn roll_back(expected: &str) -> Result<()> {
-        let orig = process::run_ok(&["git", "rev-parse", "ORIG_HEAD"])?.stdout.trim().to_string();
+        let orig = process::run_ok(&["git", "rev-parse", "ORIG_HEAD"])?
+            .stdout
+            .trim()
+            .to_string();
         if orig != expected {
-            return Err(format!("cannot roll back: ORIG_HEAD is {orig}, not the previous commit {expected}"));
+            return Err(format!(
+                "cannot roll back: ORIG_HEAD is {orig}, not the previous commit {expected}"
+            ));
         }
         process::run_ok(&["git", "reset", "--hard", "ORIG_HEAD"])?;
         Ok(())

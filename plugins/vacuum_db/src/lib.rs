@@ -24,19 +24,37 @@ fn run(req: &Request) -> Result<Report> {
     sqlite::execute("VACUUM", &[])?;
     let after = size()?;
     let integrity = sqlite::query("PRAGMA quick_check", &[])?;
-    let ok = integrity.first().and_then(|row| row.first()).and_then(|v| v.as_str()) == Some("ok");
+    let ok = integrity
+        .first()
+        .and_then(|row| row.first())
+        .and_then(|v| v.as_str())
+        == Some("ok");
     if !ok {
-        return Err(format!("the database reports a problem after VACUUM: {integrity:?}"));
+        return Err(format!(
+            "the database reports a problem after VACUUM: {integrity:?}"
+        ));
     }
-    report.message = format!("database optimised ({:.2} MB -> {:.2} MB)", mb(before), mb(after));
-    Ok(report.detail("size_before_mb", mb(before)).detail("size_after_mb", mb(after)).detail("integrity", "ok"))
+    report.message = format!(
+        "database optimised ({:.2} MB -> {:.2} MB)",
+        mb(before),
+        mb(after)
+    );
+    Ok(report
+        .detail("size_before_mb", mb(before))
+        .detail("size_after_mb", mb(after))
+        .detail("integrity", "ok"))
 }
 
 /// Bytes in use: pages times page size.
 fn size() -> Result<u64> {
     let pages = sqlite::query("PRAGMA page_count", &[])?;
     let page_size = sqlite::query("PRAGMA page_size", &[])?;
-    let first = |rows: &Vec<Vec<pitstop_sdk::Value>>| rows.first().and_then(|r| r.first()).and_then(|v| v.as_u64()).unwrap_or(0);
+    let first = |rows: &Vec<Vec<pitstop_sdk::Value>>| {
+        rows.first()
+            .and_then(|r| r.first())
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0)
+    };
     Ok(first(&pages) * first(&page_size))
 }
 

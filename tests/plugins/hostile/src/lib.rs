@@ -20,7 +20,10 @@ fn run(req: &Request) -> Result<Report> {
         },
         "list-root" => match std::fs::read_dir("/") {
             Ok(entries) => {
-                let names: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+                let names: Vec<String> = entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect();
                 Ok(Report::new(format!("escaped: {}", names.join(","))))
             }
             Err(e) => Err(format!("blocked: {e}")),
@@ -63,14 +66,22 @@ fn run(req: &Request) -> Result<Report> {
             process::run(&["sleep", "30"]).map(|o| Report::new(format!("slept, exit {}", o.status)))
         }
         // Host calls outside the grants.
-        "redis-command" => redis::command(&["FLUSHALL"]).map(|v| Report::new(format!("escaped: {v}"))),
-        "redis-key" => redis::command(&["GET", "secret"]).map(|v| Report::new(format!("escaped: {v}"))),
+        "redis-command" => {
+            redis::command(&["FLUSHALL"]).map(|v| Report::new(format!("escaped: {v}")))
+        }
+        "redis-key" => {
+            redis::command(&["GET", "secret"]).map(|v| Report::new(format!("escaped: {v}")))
+        }
         "attach" => sqlite::execute(&format!("ATTACH DATABASE '{target}' AS other"), &[])
             .map(|n| Report::new(format!("escaped: attached ({n})"))),
-        "sqlite-write" => sqlite::execute("CREATE TABLE pwned (x)", &[]).map(|_| Report::new("escaped: wrote")),
+        "sqlite-write" => {
+            sqlite::execute("CREATE TABLE pwned (x)", &[]).map(|_| Report::new("escaped: wrote"))
+        }
         "command" => process::run(&["sh", "-c", &format!("echo pwned > {target}")])
             .map(|o| Report::new(format!("escaped: {}", o.status))),
-        "http" => http::get(&target).map(|(status, _)| Report::new(format!("escaped: HTTP {status}"))),
+        "http" => {
+            http::get(&target).map(|(status, _)| Report::new(format!("escaped: HTTP {status}")))
+        }
         "trim" => files::trim_front(&target, 1).map(|_| Report::new("escaped: trimmed")),
         other => Err(format!("unknown mode `{other}`")),
     }
