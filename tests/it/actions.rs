@@ -719,3 +719,45 @@ fn clean_logs_on_a_filesystem_that_cannot_collapse_copies_and_truncates() {
     let expected: Vec<String> = (4900..5000).map(|i| format!("line {i}")).collect();
     assert_eq!(kept, expected);
 }
+
+#[test]
+fn plugins_compile_only_after_health_answers() {
+    let dir = TempDir::new("warm");
+    let redis = Redis::start();
+    let toml: String = ["clean_logs", "clean_queue", "vacuum_db", "pull"]
+        .iter()
+        .map(|name| format!("[actions.{name}]\nkind = \"maintenance\"\nplugin = \"{name}\"\n"))
+        .collect();
+    let pitstop = Pitstop::start(&plugin_config(
+        &redis.url(),
+        &dir.path().join("cache"),
+        &toml,
+    ));
+    assert!(pitstop.health_ok());
+    wait_until(
+        Duration::from_secs(30),
+        "the plugins to be compiled in the background",
+        || pitstop.log().matches("compiled a plugin").count() == 4,
+    );
+    let log = pitstop.log();
+    let listening = log.find("listening on").unwrap();
+    let compiled = log.find("compiled a plugin").unwrap();
+    assert!(listening < compiled, "{log}");
+    // The cache is keyed by content: a second server compiles nothing.
+    drop(pitstop);
+    let again = Pitstop::start(&plugin_config(
+        &redis.url(),
+        &dir.path().join("cache"),
+        &toml,
+    ));
+    let (status, _) = again.post("/deployment/maintenance", r#"{"action": "clean_queue"}"#);
+    assert_eq!(
+        status, 500,
+        "clean_queue without grants fails, but it loads"
+    );
+    assert!(
+        !again.log().contains("compiled a plugin"),
+        "{}",
+        again.log()
+    );
+}
