@@ -12,4 +12,6 @@ mkdir -p target/plugins
 for wasm in target/plugins-build/wasm32-wasip2/release/*.wasm; do
   cp "$wasm" target/plugins/
 done
-ls -l target/plugins/*.wasm | awk '{printf "  %-40s %7d bytes\n", $9, $5}'
+for wasm in target/plugins/*.wasm; do
+  printf '  %-40s %7d bytes\n' "$wasm" "$(stat -c %s "$wasm")"
+done

@@ -4,9 +4,12 @@
 #   - redis-server (Debian package), for a real Redis on a free port;
 #   - two Python virtualenvs under .venv/ with RQ 2.12.0 and RQ 3.0.0, for
 #     real `rq worker` processes;
-#   - git, and the wasm32-wasip2 Rust target for the plugins;
-# then builds the plugins and runs `cargo test` (unit tests and the
-# integration tests in tests/it).
+#   - git, shellcheck and curl (for scripts/deploy.sh and its tests), and
+#     the wasm32-wasip2 Rust target for the plugins;
+#   - file and qemu-user-static, to check and run the Raspberry Pi build;
+# then builds the plugins and the Pi release (cross/build.sh, which
+# installs zig and cargo-zigbuild), and runs `cargo test` (unit tests and
+# the integration tests in tests/it).
 # This is the command CI runs (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +23,10 @@ sudo_if_needed() {
 apt_packages=()
 command -v redis-server >/dev/null || apt_packages+=(redis-server)
 command -v git >/dev/null || apt_packages+=(git)
+command -v shellcheck >/dev/null || apt_packages+=(shellcheck)
+command -v curl >/dev/null || apt_packages+=(curl)
+command -v file >/dev/null || apt_packages+=(file)
+command -v qemu-aarch64-static >/dev/null || apt_packages+=(qemu-user-static)
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_packages+=(python3-venv)
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   say "installing ${apt_packages[*]}"
@@ -41,6 +48,9 @@ done
 
 say "building the plugins"
 scripts/build-plugins.sh >/dev/null
+
+say "building the Raspberry Pi release (cross/build.sh)"
+cross/build.sh
 
 say "cargo test"
 cargo test --locked "$@"

@@ -55,6 +55,9 @@ pub struct Config {
     pub actions: Vec<ActionSpec>,
     /// Where compiled plugins are cached.
     pub cache_dir: PathBuf,
+    /// Origins (`scheme://host:port`) whose pages may call the API, for
+    /// the widget embedded in the bot's dashboard.
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -115,6 +118,8 @@ struct RawServer {
     state_db: Option<Spanned<String>>,
     plugin_dir: Option<Spanned<String>>,
     cache_dir: Option<Spanned<String>>,
+    #[serde(default)]
+    allowed_origins: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -248,6 +253,21 @@ impl Config {
                 .parent()
                 .map_or_else(|| dir.join("plugin-cache"), |p| p.join("plugin-cache")),
         };
+        let mut allowed_origins = Vec::new();
+        for origin in &server.allowed_origins {
+            let text = origin.get_ref().trim_end_matches('/');
+            let valid = (text.starts_with("http://") || text.starts_with("https://"))
+                && !text
+                    .split_once("://")
+                    .is_some_and(|(_, rest)| rest.is_empty() || rest.contains('/'));
+            if !valid {
+                return Err(at.error(
+                    origin.span(),
+                    format!("`{text}` is not an origin: write it like `http://192.168.1.20:3000`"),
+                ));
+            }
+            allowed_origins.push(text.to_string());
+        }
         let log_level = match env_nonempty("PITSTOP_LOG") {
             Some(level) => level.trim().parse().map_err(|_| {
                 Error::config(
@@ -361,6 +381,7 @@ impl Config {
             services,
             actions,
             cache_dir,
+            allowed_origins,
         })
     }
 
@@ -576,7 +597,7 @@ mod tests {
     fn errors_name_file_line_and_key() {
         assert_eq!(
             err("[server]\nlisten = \"127.0.0.1:8000\"\ncolour = 1\n"),
-            "/etc/pitstop/actions.toml:3: key `server.colour`: unknown field `colour`, expected one of `listen`, `api_key_env`, `threads`, `max_body`, `metrics`, `state_db`, `plugin_dir`, `cache_dir`"
+            "/etc/pitstop/actions.toml:3: key `server.colour`: unknown field `colour`, expected one of `listen`, `api_key_env`, `threads`, `max_body`, `metrics`, `state_db`, `plugin_dir`, `cache_dir`, `allowed_origins`"
         );
         assert_eq!(
             err("[redis]\nqueue = \"q\"\ntimeout = \"3 parsecs\"\n"),

@@ -27,6 +27,8 @@ pub enum Error {
     BadRequest(String),
     /// Missing or wrong `X-API-Key` (401).
     Unauthorized(String),
+    /// A cross-origin request from an origin that is not allowed (403).
+    Forbidden(String),
     /// Unknown path (404).
     NotFound(String),
     /// Unknown action name (404), for the API and `pitstop run`.
@@ -57,6 +59,7 @@ impl Error {
         match self {
             Error::Usage(_) | Error::BadRequest(_) => 400,
             Error::Unauthorized(_) => 401,
+            Error::Forbidden(_) => 403,
             Error::NotFound(_) | Error::UnknownAction(_) => 404,
             Error::MethodNotAllowed { .. } => 405,
             Error::Conflict(_) => 409,
@@ -111,6 +114,7 @@ impl fmt::Display for Error {
             }
             Error::BadRequest(msg)
             | Error::Unauthorized(msg)
+            | Error::Forbidden(msg)
             | Error::NotFound(msg)
             | Error::Conflict(msg)
             | Error::Invalid(msg)

@@ -21,14 +21,58 @@ pub fn health(app: &App) -> Result<Reply> {
     ))
 }
 
-/// Until the widget lands, `/` says what pitstop is and where the API is.
+/// The widget: one page and one script, embedded in the binary.
+const WIDGET_PAGE: &str = include_str!("widget/index.html");
+const WIDGET_SCRIPT: &str = include_str!("widget/pitstop-widget.js");
+
 pub fn widget() -> Result<Reply> {
-    let page = format!(
-        "<!doctype html><meta charset=utf-8><title>pitstop</title>\
-         <p>pitstop {VERSION} is running. The API is under <code>/deployment/</code>; \
-         <a href=\"/health\">/health</a> needs no key.</p>"
-    );
-    Ok(Reply::text(200, "text/html; charset=utf-8", page))
+    let mut reply = Reply::text(200, "text/html; charset=utf-8", WIDGET_PAGE);
+    reply.headers.extend([
+        (
+            "Content-Security-Policy",
+            "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; \
+             img-src 'self'; frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+                .to_string(),
+        ),
+        ("X-Content-Type-Options", "nosniff".to_string()),
+        ("Referrer-Policy", "no-referrer".to_string()),
+        ("Cache-Control", "no-cache".to_string()),
+    ]);
+    Ok(reply)
+}
+
+pub fn widget_script() -> Result<Reply> {
+    let mut reply = Reply::text(200, "text/javascript; charset=utf-8", WIDGET_SCRIPT);
+    reply.headers.extend([
+        ("X-Content-Type-Options", "nosniff".to_string()),
+        ("Cache-Control", "no-cache".to_string()),
+    ]);
+    Ok(reply)
+}
+
+/// Answers a CORS preflight from an allowed origin; any other origin is
+/// refused, so browsers never send it the real request.
+pub fn preflight(app: &App, ctx: &Ctx) -> Result<Reply> {
+    match ctx.origin {
+        Some(origin) if super::route::origin_allowed(app, origin) => {
+            let mut reply = Reply::text(204, "text/plain; charset=utf-8", "");
+            reply.headers.extend([
+                ("Access-Control-Allow-Methods", "GET, POST".to_string()),
+                (
+                    "Access-Control-Allow-Headers",
+                    "X-API-Key, Content-Type".to_string(),
+                ),
+                ("Access-Control-Max-Age", "600".to_string()),
+            ]);
+            Ok(reply)
+        }
+        Some(origin) => Err(Error::Forbidden(format!(
+            "origin `{origin}` is not allowed: add it to `server.allowed_origins`"
+        ))),
+        None => Err(Error::MethodNotAllowed {
+            allowed: "GET, POST",
+        }),
+    }
 }
 
 pub fn services_status(app: &App) -> Result<Reply> {

@@ -116,6 +116,8 @@ pub struct Ctx<'a> {
     pub path: &'a str,
     pub query: &'a str,
     pub api_key: Option<&'a str>,
+    /// The `Origin` header, for CORS.
+    pub origin: Option<&'a str>,
     /// The peer's address, recorded in the history as "who".
     pub client: String,
     /// The body, already read and capped; an error if it was too large or
@@ -173,12 +175,14 @@ fn handle(app: &Arc<App>, mut request: Request) {
         .remote_addr()
         .map_or_else(|| "unknown".to_string(), |a| a.ip().to_string());
     let api_key = header(&request, "X-API-Key");
+    let origin = header(&request, "Origin");
     let body = read_body(&mut request, app.config.max_body);
     let ctx = Ctx {
         method: &method,
         path,
         query,
         api_key: api_key.as_deref(),
+        origin: origin.as_deref(),
         client,
         body,
     };

@@ -10,6 +10,9 @@ use crate::error::{Error, Result};
 pub enum Route {
     Health,
     Widget,
+    WidgetScript,
+    /// A CORS preflight (`OPTIONS`), for any path.
+    Preflight,
     ServicesStatus,
     Jobs,
     RunAction(ActionKind),
@@ -24,9 +27,13 @@ impl Route {
     /// 404 for an unknown path, 405 (with the allowed method) for a known
     /// path asked with the wrong method. HEAD is answered like GET.
     pub fn parse(method: &str, path: &str) -> Result<Route> {
+        if method == "OPTIONS" {
+            return Ok(Route::Preflight);
+        }
         let (route, allowed) = match path {
             "/health" => (Route::Health, "GET"),
             "/" | "/widget" | "/widget/" => (Route::Widget, "GET"),
+            "/widget/pitstop-widget.js" => (Route::WidgetScript, "GET"),
             "/deployment/services/status" => (Route::ServicesStatus, "GET"),
             "/deployment/jobs" => (Route::Jobs, "GET"),
             "/deployment/maintenance" => (Route::RunAction(ActionKind::Maintenance), "POST"),
@@ -56,7 +63,7 @@ impl Route {
 
     fn needs_key(&self, app: &App) -> bool {
         match self {
-            Route::Health | Route::Widget => false,
+            Route::Health | Route::Widget | Route::WidgetScript | Route::Preflight => false,
             Route::Metrics => !app.config.metrics_open,
             _ => true,
         }
@@ -71,6 +78,8 @@ pub fn dispatch(app: &std::sync::Arc<App>, ctx: &Ctx) -> Reply {
         match route {
             Route::Health => api::health(app),
             Route::Widget => api::widget(),
+            Route::WidgetScript => api::widget_script(),
+            Route::Preflight => api::preflight(app, ctx),
             Route::ServicesStatus => api::services_status(app),
             Route::Jobs => api::jobs(app, ctx),
             Route::RunAction(kind) => api::run_action(app, ctx, kind),
@@ -81,7 +90,24 @@ pub fn dispatch(app: &std::sync::Arc<App>, ctx: &Ctx) -> Reply {
             Route::Metrics => api::metrics(app),
         }
     });
-    result.unwrap_or_else(|err| Reply::error(&err))
+    let mut reply = result.unwrap_or_else(|err| Reply::error(&err));
+    if let Some(origin) = ctx.origin.filter(|o| origin_allowed(app, o)) {
+        reply
+            .headers
+            .push(("Access-Control-Allow-Origin", origin.to_string()));
+        reply.headers.push(("Vary", "Origin".to_string()));
+    }
+    reply
+}
+
+/// Whether `origin` is in `server.allowed_origins` (for the widget
+/// embedded in the bot's dashboard).
+pub fn origin_allowed(app: &App, origin: &str) -> bool {
+    let origin = origin.trim_end_matches('/');
+    app.config
+        .allowed_origins
+        .iter()
+        .any(|o| o.eq_ignore_ascii_case(origin))
 }
 
 /// Compares the key in constant time, so the time taken says nothing about

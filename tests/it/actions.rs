@@ -9,15 +9,26 @@
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::support::{Pitstop, Redis, RqVersion, TempDir, Worker, plugin_config, wait_until};
+use crate::support::{
+    Pitstop, Redis, Repos, RqVersion, TempDir, Worker, git, plugin_config, push, repos, wait_until,
+};
 
 // ---------------------------------------------------------------------------
 // clean_logs
+
+/// `[actions.clean_logs]` keeping `keep` lines of `log`, in folder `logs`.
+fn clean_logs_action(log: &Path, logs: &Path, keep: u32) -> String {
+    format!(
+        "[actions.clean_logs]\nkind = \"maintenance\"\nplugin = \"clean_logs\"\ndescription = \"Keep the last lines\"\n\
+         config = {{ file = \"{}\", keep_lines = {keep} }}\ngrants.files = [{{ path = \"{}\", access = \"read-write\" }}]\n",
+        log.display(),
+        logs.display()
+    )
+}
 
 #[test]
 fn clean_logs_keeps_the_tail_and_loses_nothing_appended_meanwhile() {
@@ -37,12 +48,7 @@ fn clean_logs_keeps_the_tail_and_loses_nothing_appended_meanwhile() {
     }
     let size_before = std::fs::metadata(&log).unwrap().len();
     let redis = Redis::start();
-    let toml = format!(
-        "[actions.clean_logs]\nkind = \"maintenance\"\nplugin = \"clean_logs\"\ndescription = \"Keep the last 1000 lines\"\n\
-         config = {{ file = \"{}\", keep_lines = 1000 }}\ngrants.files = [{{ path = \"{}\", access = \"read-write\" }}]\n",
-        log.display(),
-        logs.display()
-    );
+    let toml = clean_logs_action(&log, &logs, 1000);
     let pitstop = Pitstop::start(&plugin_config(
         &redis.url(),
         &dir.path().join("cache"),
@@ -314,56 +320,6 @@ fn vacuum_db_backs_up_then_vacuums_while_the_bot_reads() {
 
 // ---------------------------------------------------------------------------
 // Deploy: real git repositories, a stand-in for docker compose
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.org")
-        .env("GIT_COMMITTER_NAME", "test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.org")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// A bare remote, the app's clone (where the bot runs) and a developer's
-/// clone that pushes new commits.
-struct Repos {
-    app: PathBuf,
-    dev: PathBuf,
-}
-
-fn repos(root: &Path) -> Repos {
-    let remote = root.join("remote.git");
-    std::fs::create_dir_all(&remote).unwrap();
-    git(&remote, &["init", "--bare", "-b", "main"]);
-    let dev = root.join("dev");
-    git(root, &["clone", "-q", remote.to_str().unwrap(), "dev"]);
-    std::fs::write(dev.join("status"), "ok\n").unwrap();
-    std::fs::write(dev.join("bot.py"), "print('v1')\n").unwrap();
-    git(&dev, &["add", "."]);
-    git(&dev, &["commit", "-qm", "v1"]);
-    git(&dev, &["push", "-q", "origin", "HEAD:main"]);
-    git(root, &["clone", "-q", remote.to_str().unwrap(), "app"]);
-    Repos {
-        app: root.join("app"),
-        dev,
-    }
-}
-
-fn push(repos: &Repos, file: &str, content: &str, message: &str) -> String {
-    std::fs::write(repos.dev.join(file), content).unwrap();
-    git(&repos.dev, &["commit", "-qam", message]);
-    git(&repos.dev, &["push", "-q", "origin", "HEAD:main"]);
-    git(&repos.dev, &["rev-parse", "HEAD"])
-}
 
 /// Stands in for `docker compose` (no Docker engine runs here): it records
 /// every call in `calls.log`, and on `up -d` copies the app's `status` file
@@ -693,12 +649,7 @@ fn clean_logs_on_a_filesystem_that_cannot_collapse_copies_and_truncates() {
     std::fs::write(&log, &body).unwrap();
     let dir = TempDir::new("clean-logs-copy");
     let redis = Redis::start();
-    let toml = format!(
-        "[actions.clean_logs]\nkind = \"maintenance\"\nplugin = \"clean_logs\"\n\
-         config = {{ file = \"{}\", keep_lines = 100 }}\ngrants.files = [{{ path = \"{}\", access = \"read-write\" }}]\n",
-        log.display(),
-        logs.display()
-    );
+    let toml = clean_logs_action(&log, &logs, 100);
     let pitstop = Pitstop::start(&plugin_config(
         &redis.url(),
         &dir.path().join("cache"),

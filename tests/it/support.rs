@@ -569,3 +569,56 @@ pub fn plugin_config(redis_url: &str, cache: &Path, actions: &str) -> String {
         config(redis_url, actions)
     )
 }
+
+// ---------------------------------------------------------------------------
+// Git
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.org")
+        .env("GIT_COMMITTER_NAME", "test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.org")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A bare remote, the app's clone (where the bot runs) and a developer's
+/// clone that pushes new commits.
+pub struct Repos {
+    pub app: PathBuf,
+    pub dev: PathBuf,
+}
+
+pub fn repos(root: &Path) -> Repos {
+    let remote = root.join("remote.git");
+    std::fs::create_dir_all(&remote).unwrap();
+    git(&remote, &["init", "--bare", "-b", "main"]);
+    let dev = root.join("dev");
+    git(root, &["clone", "-q", remote.to_str().unwrap(), "dev"]);
+    std::fs::write(dev.join("status"), "ok\n").unwrap();
+    std::fs::write(dev.join("bot.py"), "print('v1')\n").unwrap();
+    git(&dev, &["add", "."]);
+    git(&dev, &["commit", "-qm", "v1"]);
+    git(&dev, &["push", "-q", "origin", "HEAD:main"]);
+    git(root, &["clone", "-q", remote.to_str().unwrap(), "app"]);
+    Repos {
+        app: root.join("app"),
+        dev,
+    }
+}
+
+pub fn push(repos: &Repos, file: &str, content: &str, message: &str) -> String {
+    std::fs::write(repos.dev.join(file), content).unwrap();
+    git(&repos.dev, &["commit", "-qam", message]);
+    git(&repos.dev, &["push", "-q", "origin", "HEAD:main"]);
+    git(&repos.dev, &["rev-parse", "HEAD"])
+}

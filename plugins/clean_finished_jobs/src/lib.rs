@@ -5,7 +5,7 @@
 //! config: `queue` (default `default`), `key_prefix` (default `rq`).
 //! grants: `redis` with ZRANGE, ZREM, DEL on the registries and job keys.
 
-use pitstop_sdk::{Report, Request, Result, action, progress, redis};
+use pitstop_sdk::{Report, Request, Result, action, progress, redis, rq};
 
 const BATCH: usize = 500;
 
@@ -40,11 +40,7 @@ fn purge(registry: &str, prefix: &str) -> Result<u64> {
         let mut del = vec!["DEL".to_string()];
         let mut zrem = vec!["ZREM".to_string(), registry.to_string()];
         for id in batch {
-            del.push(format!("{prefix}:job:{id}"));
-            del.push(format!("{prefix}:job:{id}:dependents"));
-            del.push(format!("{prefix}:job::{id}:dependencies"));
-            del.push(format!("{prefix}:results:{id}"));
-            del.push(format!("{prefix}:executions:{id}"));
+            del.extend(rq::job_keys(prefix, id));
             zrem.push(id.clone());
         }
         redis::pipeline(&[del, zrem], true)?;

@@ -9,7 +9,7 @@
 //! grants: `redis` with EXISTS, RENAME, LRANGE, DEL on the queue and job
 //! keys.
 
-use pitstop_sdk::{Report, Request, Result, Value, action, info, progress, redis};
+use pitstop_sdk::{Report, Request, Result, Value, action, info, progress, redis, rq};
 
 const BATCH: usize = 500;
 
@@ -52,11 +52,7 @@ fn delete_listed(list: &str, prefix: &str) -> Result<u64> {
     for (n, batch) in ids.chunks(BATCH).enumerate() {
         let mut keys = vec!["DEL".to_string()];
         for id in batch {
-            keys.push(format!("{prefix}:job:{id}"));
-            keys.push(format!("{prefix}:job:{id}:dependents"));
-            keys.push(format!("{prefix}:job::{id}:dependencies"));
-            keys.push(format!("{prefix}:results:{id}"));
-            keys.push(format!("{prefix}:executions:{id}"));
+            keys.extend(rq::job_keys(prefix, id));
         }
         redis::pipeline(&[keys], false)?;
         progress(

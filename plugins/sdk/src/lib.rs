@@ -218,6 +218,22 @@ pub mod redis {
     }
 }
 
+/// RQ's keys, for actions that clean up after RQ.
+pub mod rq {
+    /// Every key RQ keeps for one job besides its registry entries: the
+    /// hash, dependents, dependencies (RQ's double-colon key), results
+    /// stream and executions.
+    pub fn job_keys(prefix: &str, id: &str) -> [String; 5] {
+        [
+            format!("{prefix}:job:{id}"),
+            format!("{prefix}:job:{id}:dependents"),
+            format!("{prefix}:job::{id}:dependencies"),
+            format!("{prefix}:results:{id}"),
+            format!("{prefix}:executions:{id}"),
+        ]
+    }
+}
+
 /// The database of `grants.sqlite`.
 pub mod sqlite {
     use super::{Result, Value, wit};
