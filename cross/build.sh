@@ -35,7 +35,8 @@ fi
 
 say "building pitstop for $target"
 cargo zigbuild --release --locked --target "$target"
-binary=target/$target/release/pitstop
+target_dir=${CARGO_TARGET_DIR:-target}
+binary=$target_dir/$target/release/pitstop
 say "building the plugins"
 scripts/build-plugins.sh >/dev/null
 
@@ -50,4 +51,4 @@ if [ "$size" -gt "$budget" ]; then
   echo "cross/build.sh: the binary grew past its budget ($size > $budget bytes)" >&2
   exit 1
 fi
-scripts/../cross/bundle.sh --binary "$binary"
+cross/bundle.sh --binary "$binary" --plugins "$target_dir/plugins" --out "$target_dir/dist"
