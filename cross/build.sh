@@ -14,8 +14,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 target=aarch64-unknown-linux-musl
-# Measured 2026-11: see README ("Run it on the Pi"). Raise it only on purpose.
-budget=${PITSTOP_SIZE_BUDGET:-12582912}
+# 11.5 MiB: the binary measured 10.8 MiB (2026-11, README "Run it on the Pi").
+# The budget started at 12 MiB; raise it only on purpose.
+budget=${PITSTOP_SIZE_BUDGET:-12058624}
 say() { printf '==> %s\n' "$*"; }
 
 rustup target list --installed 2>/dev/null | grep -qx "$target" || { say "adding the Rust target $target"; rustup target add "$target"; }

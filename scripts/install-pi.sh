@@ -200,9 +200,12 @@ step "keep the newest $keep releases"
 on_target '
   cd "$R/opt/pitstop/releases"
   current=$(readlink ../current | sed "s|^releases/||")
-  ls -1t | grep -vx "$current" | grep -vx "$2" | tail -n +"$1" | while read -r old; do
-    rm -rf "./$old"
-    echo "    removed $old"
+  n=0
+  ls -1t | while read -r release; do
+    n=$((n + 1))
+    if [ "$n" -le "$1" ] || [ "$release" = "$current" ] || [ "$release" = "$2" ]; then continue; fi
+    rm -rf "./$release"
+    echo "    removed $release"
   done
 ' "$keep" "$previous"
 

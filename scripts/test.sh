@@ -7,6 +7,8 @@
 #   - git, shellcheck and curl (for scripts/deploy.sh and its tests), and
 #     the wasm32-wasip2 Rust target for the plugins;
 #   - file and qemu-user-static, to check and run the Raspberry Pi build;
+#   - Debian's chromium and, from npm, playwright-core (tests/widget), to
+#     drive the widget in a real browser;
 # then builds the plugins and the Pi release (cross/build.sh, which
 # installs zig and cargo-zigbuild), and runs `cargo test` (unit tests and
 # the integration tests in tests/it).
@@ -27,6 +29,8 @@ command -v shellcheck >/dev/null || apt_packages+=(shellcheck)
 command -v curl >/dev/null || apt_packages+=(curl)
 command -v file >/dev/null || apt_packages+=(file)
 command -v qemu-aarch64-static >/dev/null || apt_packages+=(qemu-user-static)
+command -v chromium >/dev/null || apt_packages+=(chromium)
+command -v node >/dev/null || apt_packages+=(nodejs npm)
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_packages+=(python3-venv)
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   say "installing ${apt_packages[*]}"
@@ -45,6 +49,11 @@ for spec in rq-2=2.12.0 rq-3=3.0.0; do
     "$venv/bin/pip" install --quiet --disable-pip-version-check "rq==$version"
   fi
 done
+
+if [ ! -d tests/widget/node_modules/playwright-core ]; then
+  say "installing playwright-core for the widget tests"
+  (cd tests/widget && npm ci --no-audit --no-fund --silent)
+fi
 
 say "building the plugins"
 scripts/build-plugins.sh >/dev/null

@@ -149,6 +149,7 @@ fn install_upgrade_and_roll_back_into_a_local_root() {
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
     std::fs::set_permissions(&broken_binary, perms).unwrap();
     let v3 = bundle(dir.path(), &broken_binary, "1.0.0-test3", port);
+    let v4 = bundle(dir.path(), Path::new(bin()), "1.0.0-test4", port);
 
     // A dry run prints every step and touches nothing.
     let out = install(&root, &systemctl, &v1, port, &["--dry-run"]);
@@ -278,4 +279,17 @@ fn install_upgrade_and_roll_back_into_a_local_root() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("checksum mismatch"), "{}", text(&out));
     assert_eq!(current(&root), "releases/1.0.0-test2");
+
+    // A fourth release: the newest three are kept, the oldest goes.
+    let out = install(&root, &systemctl, &v4, port, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("removed 1.0.0-test1"), "{}", text(&out));
+    let mut kept: Vec<String> = std::fs::read_dir(root.join("opt/pitstop/releases"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    kept.sort();
+    assert_eq!(kept, ["1.0.0-test2", "1.0.0-test3", "1.0.0-test4"]);
+    assert!(health(port));
 }

@@ -24,3 +24,5 @@ mod services;
 mod sandbox;
 // The emergency stop against a running job on a real worker.
 mod stop;
+// The widget in headless Chromium; embedding and CORS.
+mod widget;

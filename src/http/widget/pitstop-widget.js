@@ -25,8 +25,10 @@
       jobs: "RQ jobs",
       queued: "Queued",
       started: "Running",
-      finished: "Finished (last 10)",
-      failed: "Failed (last 10)",
+      finished: "Finished",
+      failed: "Failed",
+      lists: { queued: "Queued", started: "Running", finished: "Last 10 finished", failed: "Last 10 failed" },
+      noActions: "None declared in actions.toml.",
       total: "Total",
       noJobs: "none",
       error: "Error",
@@ -68,8 +70,10 @@
       jobs: "Jobs RQ",
       queued: "En attente",
       started: "En cours",
-      finished: "Terminés (10 derniers)",
-      failed: "Échoués (10 derniers)",
+      finished: "Terminés",
+      failed: "Échoués",
+      lists: { queued: "En attente", started: "En cours", finished: "10 derniers terminés", failed: "10 derniers échoués" },
+      noActions: "Aucune déclarée dans actions.toml.",
       total: "Total",
       noJobs: "aucun",
       error: "Erreur",
@@ -102,9 +106,12 @@
     },
   };
 
-  const ICON = { running: "✅", stopped: "⏹️", error: "⚠️" };
+  // Shapes from every font (emoji are boxes on a Pi without an emoji font);
+  // the word beside them carries the meaning, not the colour.
+  const ICON = { running: "●", stopped: "■", error: "▲" };
 
   const STYLE = `
+    [hidden] { display: none !important; }
     :host { display: block; color: #111827; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; }
     * { box-sizing: border-box; }
     .card { background: #fff; border: 1px solid #d1d5db; border-radius: 10px; padding: 1rem; }
@@ -207,7 +214,7 @@
             <section class="run" aria-live="polite"></section>
             <section class="block" aria-labelledby="h-stop">
               <h3 id="h-stop">${esc(t.stop)}</h3>
-              <button type="button" class="danger" data-do="stop">⏹ ${esc(t.stop)}</button>
+              <button type="button" class="danger" data-do="stop">${esc(t.stop)}</button>
               <div class="report" role="status"></div>
             </section>
             <section class="block" aria-labelledby="h-history"><h3 id="h-history">${esc(t.history)}</h3><div class="history"></div></section>
@@ -334,13 +341,15 @@
 
     showJobs(jobs) {
       const t = this.t;
+      // A refresh must not close what the person opened.
+      const open = new Set([...this.root.querySelectorAll(".jobs details[open]")].map((d) => d.dataset.list || d.dataset.job));
       const c = jobs.counts || {};
       const list = (name, items, withError) => `
-        <details data-list="${name}">
-          <summary>${esc(t[name])} (${items.length})</summary>
+        <details data-list="${name}" ${open.has(name) ? "open" : ""}>
+          <summary>${esc(t.lists[name])} (${items.length})</summary>
           ${items.length ? `<ol class="jobs">${items.map((j) => `<li>
             ${withError && j.error
-              ? `<details><summary>${esc(j.description || j.id)} <span class="muted">${esc(j.status)}</span></summary><pre>${esc(j.error)}</pre></details>`
+              ? `<details data-job="${esc(j.id)}" ${open.has(j.id) ? "open" : ""}><summary>${esc(j.description || j.id)} <span class="muted">${esc(j.status)}</span></summary><pre>${esc(j.error)}</pre></details>`
               : `${esc(j.description || j.id)} <span class="muted">${esc(j.worker || j.status || "")}</span>`}
           </li>`).join("")}</ol>` : `<p class="muted">${esc(t.noJobs)}</p>`}
         </details>`;
@@ -348,8 +357,8 @@
         <dl class="counts">
           <div><dt>${esc(t.queued)}</dt><dd data-count="queued">${c.queued ?? 0}</dd></div>
           <div><dt>${esc(t.started)}</dt><dd data-count="started">${c.started ?? 0}</dd></div>
-          <div><dt>${esc(t.finished.split(" (")[0])}</dt><dd data-count="finished">${c.finished ?? 0}</dd></div>
-          <div><dt>${esc(t.failed.split(" (")[0])}</dt><dd data-count="failed">${c.failed ?? 0}</dd></div>
+          <div><dt>${esc(t.finished)}</dt><dd data-count="finished">${c.finished ?? 0}</dd></div>
+          <div><dt>${esc(t.failed)}</dt><dd data-count="failed">${c.failed ?? 0}</dd></div>
           <div><dt>${esc(t.total)}</dt><dd data-count="total">${jobs.total ?? 0}</dd></div>
         </dl>
         ${list("queued", jobs.queued || [], false)}
@@ -367,12 +376,15 @@
           <small id="d-${esc(a.name)}">${esc(a.description)}</small>
         </div>`;
       const services = [...new Set(this.actions.flatMap((a) => (a.parameters && a.parameters.service) || []))];
-      this.$(".maint").innerHTML = this.actions.filter((a) => a.kind === "maintenance").map(button).join("");
-      this.$(".deploy").innerHTML = (services.length ? `
+      const none = `<p class="muted">${esc(t.noActions)}</p>`;
+      const maintenance = this.actions.filter((a) => a.kind === "maintenance");
+      const deploy = this.actions.filter((a) => a.kind === "deploy");
+      this.$(".maint").innerHTML = maintenance.length ? maintenance.map(button).join("") : none;
+      this.$(".deploy").innerHTML = deploy.length ? (services.length ? `
         <label>${esc(t.service)}
           <select class="service"><option value="">${esc(t.allServices)}</option>
             ${services.map((s) => `<option>${esc(s)}</option>`).join("")}</select>
-        </label>` : "") + this.actions.filter((a) => a.kind === "deploy").map(button).join("");
+        </label>` : "") + deploy.map(button).join("") : none;
     }
 
     showHistory(runs) {
