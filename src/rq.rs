@@ -208,6 +208,18 @@ impl Rq {
     /// failed. Two round trips: one for the ids and counts, one for the
     /// job hashes (and, for failed jobs, their latest result).
     pub fn jobs(&self, page: Page) -> Result<JobsPage> {
+        if page.limit == 0 {
+            // `LRANGE q 0 -1` would list the whole queue: take a page of
+            // one and keep only the counts (and the running jobs).
+            let mut counted = self.jobs(Page {
+                offset: page.offset,
+                limit: 1,
+            })?;
+            counted.queued.clear();
+            counted.finished.clear();
+            counted.failed.clear();
+            return Ok(counted);
+        }
         let now = now_unix();
         let (start, stop) = (
             page.offset as isize,
@@ -254,21 +266,6 @@ impl Rq {
             .arg(self.key("deferred"))
             .cmd("ZCARD")
             .arg(self.key("scheduled"));
-        if page.limit == 0 {
-            // LRANGE 0 -1 would list the whole queue.
-            pipe.clear();
-            return self
-                .jobs(Page {
-                    offset: page.offset,
-                    limit: 1,
-                })
-                .map(|mut p| {
-                    p.queued.clear();
-                    p.finished.clear();
-                    p.failed.clear();
-                    p
-                });
-        }
         let replies: Vec<Value> = self.pool.with(|c| pipe.query(c))?;
         let int = |i: usize| replies.get(i).and_then(as_u64).unwrap_or(0);
         let ids = |i: usize| replies.get(i).map(strings).unwrap_or_default();

@@ -27,15 +27,7 @@ fn run(req: &Request) -> Result<Report> {
 /// Deletes every job of a registry, a batch at a time, each batch in one
 /// MULTI/EXEC: a job's keys and its registry entry go together.
 fn purge(registry: &str, prefix: &str) -> Result<u64> {
-    let ids = redis::command(&["ZRANGE", registry, "0", "-1"])?;
-    let ids: Vec<String> = ids
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
+    let ids = redis::strings(&["ZRANGE", registry, "0", "-1"])?;
     for batch in ids.chunks(BATCH) {
         let mut del = vec!["DEL".to_string()];
         let mut zrem = vec!["ZREM".to_string(), registry.to_string()];

@@ -40,15 +40,7 @@ fn run(req: &Request) -> Result<Report> {
 
 /// Deletes every job listed in `list` with its keys, then the list.
 fn delete_listed(list: &str, prefix: &str) -> Result<u64> {
-    let ids = redis::command(&["LRANGE", list, "0", "-1"])?;
-    let ids: Vec<String> = ids
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
+    let ids = redis::strings(&["LRANGE", list, "0", "-1"])?;
     for (n, batch) in ids.chunks(BATCH).enumerate() {
         let mut keys = vec!["DEL".to_string()];
         for id in batch {

@@ -210,6 +210,21 @@ pub mod redis {
         serde_json::from_str(&reply).map_err(|e| e.to_string())
     }
 
+    /// A command whose reply is a list of strings (`LRANGE`, `ZRANGE`,
+    /// `SMEMBERS`…); anything else in the list is left out.
+    pub fn strings(args: &[&str]) -> Result<Vec<String>> {
+        let reply = command(args)?;
+        Ok(reply
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// Several commands in one round trip; `atomic` wraps them in
     /// MULTI/EXEC.
     pub fn pipeline(commands: &[Vec<String>], atomic: bool) -> Result<Vec<Value>> {
