@@ -61,9 +61,7 @@ impl App {
         let result = self.rq.emergency_stop();
         let (status, message, details) = match &result {
             Ok(report) => {
-                let complete = report.stop_undeliverable == 0
-                    && report.stopped_confirmed == report.stop_requested;
-                let status = if complete { "success" } else { "partial" };
+                let status = report.status;
                 let message = format!(
                     "{} queued job(s) removed, {} running job(s) stopped ({} asked, {} unreachable, {} abandoned)",
                     report.queued_removed,

@@ -24,8 +24,10 @@ USAGE:
     pitstop status [--config FILE] [--json]          services and RQ job counts
     pitstop stop   [--config FILE] [--json]          the emergency stop
     pitstop run ACTION [--service NAME] [--config FILE] [--json]
-                                                     run one action here
-    pitstop check  [--config FILE]                   validate the configuration
+                                                     run one action here, with its
+                                                     log and progress as they come
+    pitstop check  [--config FILE]                   validate the configuration and
+                                                     load every plugin against its grants
     pitstop --help | --version
 
 OPTIONS:
@@ -280,8 +282,7 @@ fn run(command: Command) -> Result<u8> {
         Command::Stop { config, json } => {
             let app = cli_app(&config)?;
             let report = app.emergency_stop("cli")?;
-            let complete =
-                report.stop_undeliverable == 0 && report.stopped_confirmed == report.stop_requested;
+            let complete = report.status == "success";
             if json {
                 println!("{}", serde_json::to_string(&report).unwrap_or_default());
             } else {

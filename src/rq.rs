@@ -141,6 +141,9 @@ pub struct Worker {
 /// What the emergency stop did, each number counted from Redis replies.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct StopReport {
+    /// `success` when every running job was confirmed stopped, `partial`
+    /// otherwise.
+    pub status: &'static str,
     /// Jobs popped from the queue by the atomic empty.
     pub queued_removed: u64,
     /// Running jobs whose worker received `stop-job` (PUBLISH reached ≥ 1).
@@ -485,6 +488,9 @@ impl Rq {
         }
         report.stopped_confirmed = confirmed.len() as u64;
         report.total = report.queued_removed + report.stopped_confirmed;
+        let complete =
+            report.stop_undeliverable == 0 && report.stopped_confirmed == report.stop_requested;
+        report.status = if complete { "success" } else { "partial" };
         Ok(report)
     }
 

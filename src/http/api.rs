@@ -193,11 +193,7 @@ fn action_reply(run: &RunLog, result: &RunResult) -> Reply {
 
 pub fn stop(app: &App, ctx: &Ctx) -> Result<Reply> {
     let report = app.emergency_stop(&ctx.client)?;
-    let complete =
-        report.stop_undeliverable == 0 && report.stopped_confirmed == report.stop_requested;
-    let mut value = serde_json::to_value(&report).map_err(|e| Error::Internal(e.to_string()))?;
-    value["status"] = json!(if complete { "success" } else { "partial" });
-    Ok(Reply::json(200, &value))
+    Ok(Reply::json(200, &report))
 }
 
 pub fn actions(app: &App) -> Result<Reply> {

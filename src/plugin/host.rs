@@ -16,7 +16,6 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::RunContext;
 use super::pitstop::action::{files, http, log, process, redis as redis_api, services, sqlite};
-use crate::actions::RunLog;
 use crate::actions::grants::{Denied, Grants, show_argv};
 use crate::actions::spec::ActionSpec;
 
@@ -33,7 +32,6 @@ pub struct HostState {
     params: BTreeMap<String, String>,
     deadline: Instant,
     ctx: RunContext,
-    pub(super) log: std::sync::Arc<RunLog>,
     redis: Option<::redis::Connection>,
     sqlite: Option<(rusqlite::Connection, mpsc::Sender<()>)>,
     /// Bytes logged so far, against the action's output limit.
@@ -71,7 +69,6 @@ impl HostState {
             spec,
             params,
             deadline,
-            log: ctx.log.clone(),
             ctx,
             redis: None,
             sqlite: None,
@@ -90,7 +87,7 @@ impl HostState {
     fn deny(&mut self, denied: Denied) -> String {
         let message = denied.to_string();
         ::log::warn!("action `{}`: {message}", self.spec.name);
-        self.log.line("error", &message);
+        self.ctx.log.line("error", &message);
         self.denied = Some(message.clone());
         message
     }
@@ -128,13 +125,13 @@ impl log::Host for HostState {
             log::Level::Warn => "warn",
             log::Level::Error => "error",
         };
-        self.log.line(level, &message);
+        self.ctx.log.line(level, &message);
         Ok(())
     }
 
     fn progress(&mut self, percent: u8, step: String) -> wasmtime::Result<()> {
         self.count_output(step.len())?;
-        self.log.progress(percent.min(100), &step);
+        self.ctx.log.progress(percent.min(100), &step);
         Ok(())
     }
 }
@@ -476,7 +473,7 @@ impl process::Host for HostState {
         let mut child = command
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", show_argv(&argv)))?;
-        self.log.line("info", &format!("$ {}", argv.join(" ")));
+        self.ctx.log.line("info", &format!("$ {}", argv.join(" ")));
         let cap = self.spec.output;
         let read = |pipe: Option<Box<dyn Read + Send>>| {
             std::thread::spawn(move || {

@@ -257,6 +257,7 @@ impl PluginHost {
             .table_elements(100_000)
             .trap_on_grow_failure(true)
             .build();
+        let log = Arc::clone(&ctx.log);
         let state = HostState::new(
             spec.clone(),
             params,
@@ -289,9 +290,7 @@ impl PluginHost {
         for (name, pipe) in [("stdout", &stdout), ("stderr", &stderr)] {
             let text = String::from_utf8_lossy(&pipe.contents()).into_owned();
             for line in text.lines().filter(|l| !l.trim().is_empty()).take(200) {
-                state
-                    .log
-                    .line(if name == "stdout" { "info" } else { "warn" }, line);
+                log.line(if name == "stdout" { "info" } else { "warn" }, line);
             }
         }
         match outcome {
