@@ -12,6 +12,9 @@ target_dir=$(mkdir -p "${CARGO_TARGET_DIR:-target}" && cd "${CARGO_TARGET_DIR:-t
 
 rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 (cd plugins && cargo build --release --locked --target-dir "$target_dir/plugins-build" "$@")
+# Only this workspace's plugins: nothing stale (or from the tests) may
+# end up in a release bundle.
+rm -rf "$target_dir/plugins"
 mkdir -p "$target_dir/plugins"
 for wasm in "$target_dir"/plugins-build/wasm32-wasip2/release/*.wasm; do
   cp "$wasm" "$target_dir/plugins/"

@@ -18,6 +18,7 @@ if [ -z "${API_KEY:-}" ]; then
   API_KEY=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
   export API_KEY
   echo "API_KEY was not set; this session's key is: $API_KEY"
-  echo "  try: curl -H \"X-API-Key: $API_KEY\" http://127.0.0.1:8000/deployment/services/status"
+  echo "  try: curl -H \"X-API-Key: $API_KEY\" http://ADDRESS/deployment/services/status"
+  echo "  with the address pitstop prints below (127.0.0.1:8000 unless --listen says otherwise)"
 fi
 exec target/release/pitstop serve --config actions.toml "$@"

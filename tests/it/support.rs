@@ -548,7 +548,14 @@ pub fn plugin_dir() -> PathBuf {
                 .status()
                 .unwrap();
             assert!(status.success(), "building tests/plugins failed");
-            let dir = repo().join("target/plugins");
+            // A folder of the tests' own: the default plugins plus the
+            // hostile one, which must never sit beside the real ones.
+            let dir = repo().join("target/plugins-test");
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            for entry in std::fs::read_dir(repo().join("target/plugins")).unwrap().flatten() {
+                std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+            }
             std::fs::copy(
                 repo().join("target/plugins-build/wasm32-wasip2/release/hostile.wasm"),
                 dir.join("hostile.wasm"),
