@@ -557,7 +557,7 @@ pub fn plugin_dir() -> PathBuf {
                 std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
             }
             std::fs::copy(
-                repo().join("target/plugins-build/wasm32-wasip2/release/hostile.wasm"),
+                repo().join("target/plugins-test-build/wasm32-wasip2/release/hostile.wasm"),
                 dir.join("hostile.wasm"),
             )
             .unwrap();
