@@ -553,7 +553,10 @@ pub fn plugin_dir() -> PathBuf {
             let dir = repo().join("target/plugins-test");
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).unwrap();
-            for entry in std::fs::read_dir(repo().join("target/plugins")).unwrap().flatten() {
+            for entry in std::fs::read_dir(repo().join("target/plugins"))
+                .unwrap()
+                .flatten()
+            {
                 std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
             }
             std::fs::copy(
