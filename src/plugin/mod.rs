@@ -63,8 +63,10 @@ pub struct PluginHost {
     engine: Engine,
     linker: Linker<HostState>,
     cache_dir: PathBuf,
-    /// Prepared plugins by file path, with the hash they were built from.
-    prepared: Mutex<HashMap<PathBuf, (String, ActionPre<HostState>)>>,
+    /// Prepared plugins by file path, with the file's size and modification
+    /// time when it was read: a run whose file has not changed since takes
+    /// it from here without reading or hashing the file again.
+    prepared: Mutex<HashMap<PathBuf, (FileStamp, ActionPre<HostState>)>>,
     /// Runs in progress; the epoch ticker sleeps when there are none.
     active: Arc<AtomicUsize>,
     ticker: std::thread::Thread,
@@ -117,23 +119,25 @@ impl PluginHost {
     /// Cheap after the first time for the same file content.
     pub fn prepare(&self, spec: &ActionSpec) -> Result<ActionPre<HostState>, Failure> {
         let fail = |phase, message: String| Failure::new(phase, Cause::Plugin, message);
-        let bytes = std::fs::read(&spec.plugin).map_err(|e| {
+        let unreadable = |e: std::io::Error| {
             fail(
                 Phase::Load,
                 format!("cannot read the plugin `{}`: {e}", spec.plugin.display()),
             )
-        })?;
-        let hash = hex(&Sha256::digest(&bytes));
+        };
+        let stamp = FileStamp::of(&spec.plugin).map_err(unreadable)?;
         if let Some((known, pre)) = self
             .prepared
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&spec.plugin)
         {
-            if *known == hash {
+            if *known == stamp {
                 return Ok(pre.clone());
             }
         }
+        let bytes = std::fs::read(&spec.plugin).map_err(unreadable)?;
+        let hash = hex(&Sha256::digest(&bytes));
         let component = self
             .compile(&bytes, &hash)
             .map_err(|e| fail(Phase::Compile, e))?;
@@ -150,7 +154,7 @@ impl PluginHost {
         self.prepared
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(spec.plugin.clone(), (hash, pre.clone()));
+            .insert(spec.plugin.clone(), (stamp, pre.clone()));
         Ok(pre)
     }
 
@@ -336,6 +340,23 @@ impl PluginHost {
                 Err(Failure::new(phase, cause, message))
             }
         }
+    }
+}
+
+/// What tells a plugin file has changed without reading it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> std::io::Result<FileStamp> {
+        let meta = std::fs::metadata(path)?;
+        Ok(FileStamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        })
     }
 }
 
