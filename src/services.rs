@@ -166,14 +166,21 @@ fn probe_rq_worker(name: &str, rq: &Rq) -> ServiceStatus {
     ServiceStatus::new(name, "running", oldest.map(|b| now - b), names.join(", "))
 }
 
-fn probe_http(name: &str, url: &str, timeout: Duration) -> ServiceStatus {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+/// An HTTP client for one bounded exchange: the whole request within
+/// `timeout`, redirects not followed (a redirect could lead anywhere), and
+/// every status returned as an answer rather than an error. Probes and the
+/// plugins' `http` import both use it.
+pub fn http_agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
         .max_redirects(0)
         .build()
-        .into();
-    match agent.get(url).call() {
+        .into()
+}
+
+fn probe_http(name: &str, url: &str, timeout: Duration) -> ServiceStatus {
+    match http_agent(timeout).get(url).call() {
         Ok(response) => {
             let code = response.status().as_u16();
             if (200..300).contains(&code) {

@@ -548,12 +548,7 @@ impl http::Host for HostState {
             return Err(self.deny(denied));
         }
         let left = self.remaining()?;
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(left))
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .build()
-            .into();
+        let agent = crate::services::http_agent(left);
         let method = method.to_ascii_uppercase();
         let response = match (method.as_str(), body) {
             ("GET", _) => agent.get(&url).call(),

@@ -37,9 +37,7 @@ exit 0
         ),
     )
     .unwrap();
-    let mut perms = std::fs::metadata(&script).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&script, perms).unwrap();
+    crate::support::make_executable(&script);
     script
 }
 

@@ -28,9 +28,7 @@ fi
 "#,
     )
     .unwrap();
-    let mut perms = std::fs::metadata(&script).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&script, perms).unwrap();
+    crate::support::make_executable(&script);
     script
 }
 
@@ -145,9 +143,7 @@ fn install_upgrade_and_roll_back_into_a_local_root() {
         "#!/bin/sh\necho 'this release is broken' >&2\nexit 1\n",
     )
     .unwrap();
-    let mut perms = std::fs::metadata(&broken_binary).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&broken_binary, perms).unwrap();
+    crate::support::make_executable(&broken_binary);
     let v3 = bundle(dir.path(), &broken_binary, "1.0.0-test3", port);
     let v4 = bundle(dir.path(), Path::new(bin()), "1.0.0-test4", port);
 

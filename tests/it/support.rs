@@ -55,6 +55,13 @@ impl Drop for TempDir {
     }
 }
 
+/// `chmod 755`, for the stand-in scripts the tests write.
+pub fn make_executable(path: &Path) {
+    let mut perms = std::fs::metadata(path).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(path, perms).unwrap();
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
