@@ -40,7 +40,8 @@ pub struct HostState {
     /// The last refusal, naming the grant.
     pub(super) denied: Option<String>,
     /// A host call ran into the run's deadline.
-    pub(super) timed_out: bool,
+    /// What a host call that ran into the run's deadline said.
+    pub(super) timed_out: Option<String>,
 }
 
 impl WasiView for HostState {
@@ -75,7 +76,7 @@ impl HostState {
             logged: 0,
             output_exceeded: false,
             denied: None,
-            timed_out: false,
+            timed_out: None,
         }
     }
 
@@ -96,14 +97,19 @@ impl HostState {
     fn remaining(&mut self) -> Result<Duration, String> {
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            self.timed_out = true;
-            Err(format!(
+            Err(self.timeout(format!(
                 "timed out: the action's {:?} are over",
                 self.spec.timeout
-            ))
+            )))
         } else {
             Ok(left)
         }
+    }
+
+    /// Records that a host call ran into the deadline, and says so.
+    fn timeout(&mut self, message: String) -> String {
+        self.timed_out = Some(message.clone());
+        message
     }
 
     fn count_output(&mut self, bytes: usize) -> wasmtime::Result<()> {
@@ -159,13 +165,14 @@ impl HostState {
     }
 
     fn redis_failed(&mut self, err: ::redis::RedisError) -> String {
-        if err.is_timeout() {
-            self.timed_out = true;
-        }
         if err.is_io_error() || err.is_timeout() {
             self.redis = None;
         }
-        format!("redis: {}", crate::error::describe_redis_error(&err))
+        let message = format!("redis: {}", crate::error::describe_redis_error(&err));
+        if err.is_timeout() {
+            return self.timeout(message);
+        }
+        message
     }
 }
 
@@ -301,7 +308,9 @@ impl HostState {
             ));
         }
         if text.contains("interrupted") {
-            self.timed_out = true;
+            return self.timeout(format!(
+                "timed out: SQLite was interrupted at the deadline ({text})"
+            ));
         }
         if text.contains("database is locked") || text.contains("busy") {
             return format!(
@@ -518,11 +527,10 @@ impl process::Host for HostState {
                 libc::kill(-(child.id() as i32), libc::SIGKILL);
             }
             let _ = child.wait();
-            self.timed_out = true;
-            return Err(format!(
+            return Err(self.timeout(format!(
                 "timed out: {} was killed at the action's deadline",
                 show_argv(&argv)
-            ));
+            )));
         };
         let stdout = String::from_utf8_lossy(&out.join().unwrap_or_default()).into_owned();
         let stderr = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
@@ -571,12 +579,9 @@ impl http::Host for HostState {
                     .unwrap_or_default();
                 Ok(http::Response { status, body })
             }
-            Err(ureq::Error::Timeout(_)) => {
-                self.timed_out = true;
-                Err(format!(
-                    "timed out: no answer from `{url}` before the deadline"
-                ))
-            }
+            Err(ureq::Error::Timeout(_)) => Err(self.timeout(format!(
+                "timed out: no answer from `{url}` before the deadline"
+            ))),
             Err(err) => Err(format!("`{url}`: {err}")),
         }
     }

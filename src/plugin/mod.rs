@@ -300,7 +300,7 @@ impl PluginHost {
         match outcome {
             Ok(Ok(report)) => Ok(report),
             Ok(Err(message)) => {
-                if state.timed_out {
+                if state.timed_out.is_some() {
                     Err(Failure::new(
                         Phase::HostCall,
                         Cause::Timeout,
@@ -327,6 +327,15 @@ impl PluginHost {
                 } else {
                     Cause::Trap
                 };
+                // A host call that hit the deadline returns just as the
+                // epoch deadline traps the plugin: name the host call.
+                if let (Cause::Timeout, Some(host)) = (&cause, &state.timed_out) {
+                    return Err(Failure::new(
+                        Phase::HostCall,
+                        Cause::Timeout,
+                        format!("ran out of its {:?}: {host}", spec.timeout),
+                    ));
+                }
                 let message = match &cause {
                     Cause::Timeout => format!("stopped at its time limit of {:?}", spec.timeout),
                     Cause::Memory => {
