@@ -672,17 +672,23 @@ fn trim_front(path: &std::path::Path, offset: u64) -> std::io::Result<files::Tri
         lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
         left -= n as u64;
     }
+    // The marker line, padded with spaces to exactly `room` bytes: it
+    // overwrites removed bytes only, never a kept one. The callers make
+    // room for the whole text and its newline.
+    let text = format!("[pitstop] {lines} older lines removed");
+    let needed = text.len() as u64 + 1;
     let marker = |room: usize| -> Vec<u8> {
-        let text = format!("[pitstop] {lines} older lines removed");
-        let mut bytes: Vec<u8> = text.into_bytes();
+        debug_assert!(room >= text.len(), "no room for the marker");
+        let mut bytes = text.clone().into_bytes();
         bytes.resize(room, b' ');
         bytes
     };
 
     let block = u64::from(meta.blksize().max(512) as u32);
     let mut aligned = offset - offset % block;
-    if offset - aligned < 2 && aligned >= block {
-        // Leave room for the marker line (its text and its newline).
+    if offset - aligned < needed && aligned >= block {
+        // Leave room for the whole marker line: a block is far more than
+        // its text and newline need.
         aligned -= block;
     }
     if aligned > 0 {
@@ -713,12 +719,14 @@ fn trim_front(path: &std::path::Path, offset: u64) -> std::io::Result<files::Tri
     // file is cut at the new end. Appends that land while copying are
     // copied too; only one landing between the last size check and the
     // truncate itself could be lost.
-    let head = {
-        let mut m = marker(40.min(offset as usize).saturating_sub(1));
-        if !m.is_empty() {
-            m.push(b'\n');
-        }
+    // The head is written over bytes already copied away, so it must not
+    // be longer than what is removed; a tiny cut gets no marker.
+    let head = if offset >= needed {
+        let mut m = marker(text.len());
+        m.push(b'\n');
         m
+    } else {
+        Vec::new()
     };
     let mut read_at = offset;
     let mut write_at = head.len() as u64;
@@ -745,4 +753,59 @@ fn trim_front(path: &std::path::Path, offset: u64) -> std::io::Result<files::Tri
         lines_removed: lines,
         method: "copy".into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trim_front;
+
+    /// Cuts a log at every line start from just before to well after a
+    /// block boundary (and at a few small offsets, which take the copy
+    /// path): the first line is the whole marker (when the cut is long
+    /// enough to hold it), then exactly the lines from the cut on.
+    #[test]
+    fn trim_front_always_leaves_a_whole_marker_then_the_kept_lines() {
+        let dir = std::env::temp_dir().join(format!("pitstop-trim-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bot.log");
+        // Seven-byte lines: their starts fall on every offset modulo 4096.
+        let lines: Vec<String> = (0..3000).map(|i| format!("{i:06}\n")).collect();
+        let text = lines.concat();
+        let cuts = (0..lines.len())
+            .filter(|i| {
+                let at = 7 * i;
+                at % 4096 < 80 || at % 4096 > 4090 || (1..12).contains(i)
+            })
+            .filter(|&i| i > 0);
+        for cut in cuts {
+            std::fs::write(&path, &text).unwrap();
+            let trimmed = trim_front(&path, 7 * cut as u64).unwrap();
+            assert_eq!(trimmed.lines_removed, cut as u64);
+            let after = std::fs::read_to_string(&path).unwrap();
+            let mut left = after.lines();
+            let marker = format!("[pitstop] {cut} older lines removed");
+            // A cut shorter than the marker line has no room for it.
+            if 7 * cut > marker.len() {
+                let first = left.next().unwrap();
+                assert_eq!(
+                    first.trim_end(),
+                    marker,
+                    "cut at line {cut} ({})",
+                    trimmed.method
+                );
+            }
+            let kept: Vec<&str> = left.collect();
+            let expected: Vec<&str> = lines[cut..].iter().map(|l| l.trim_end()).collect();
+            assert!(
+                kept == expected,
+                "cut at line {cut} ({}): kept {} lines from {:?}, expected {} from {:?}",
+                trimmed.method,
+                kept.len(),
+                kept.first(),
+                expected.len(),
+                expected.first()
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
