@@ -35,3 +35,12 @@ pub mod redis_pool;
 pub mod rq;
 pub mod services;
 pub mod store;
+
+/// Takes a mutex even when a thread panicked while holding it. Every
+/// value pitstop keeps behind a mutex stays valid between statements, and
+/// a bug hit by one request must not turn every later request into a 500.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -10,10 +10,9 @@ mod api;
 mod route;
 
 use std::io::Read;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -25,47 +24,144 @@ use crate::error::{Error, Result};
 /// Serves until the process ends. `on_ready` is called once with the bound
 /// address (the real port when `listen` asked for port 0).
 ///
-/// tiny_http's accept thread gives up for good on its first accept error
-/// (for instance when the process runs out of file descriptors under a
-/// flood of idle connections). When that happens the worker threads wind
-/// down, and the server binds the same address again a second later, so
-/// pitstop keeps answering `/health` once the flood has passed instead of
-/// staying deaf until someone restarts it.
+/// tiny_http's accept thread ends for good on its first accept error, and
+/// panics when it cannot duplicate an accepted socket; both happen when the
+/// process runs out of file descriptors under a flood of connections. So
+/// pitstop keeps its own handle on the listening socket and this thread
+/// watches the one it lent to tiny_http: when that descriptor is gone, the
+/// accept loop is gone, and a new one is started on the same socket. The
+/// port is never released, connections waiting in the backlog are kept,
+/// and `/health` answers again as soon as descriptors are free.
 pub fn serve(app: Arc<App>, listen: SocketAddr, on_ready: impl FnOnce(SocketAddr)) -> Result<()> {
     raise_fd_limit();
-    let server =
+    let listener =
         bind(listen).map_err(|err| Error::Internal(format!("cannot listen on {listen}: {err}")))?;
-    let bound = server.server_addr().to_ip().unwrap_or(listen);
+    let bound = listener.local_addr().unwrap_or(listen);
+    let first = Accepting::start(&listener)
+        .map_err(|err| Error::Internal(format!("cannot listen on {listen}: {err}")))?;
+    let servers = Arc::new(Servers {
+        current: Mutex::new(Arc::clone(&first.server)),
+        previous: Mutex::new(None),
+    });
     on_ready(bound);
-    let mut server = Some(server);
+    for n in 0..app.config.threads {
+        let (app, servers) = (Arc::clone(&app), Arc::clone(&servers));
+        std::thread::Builder::new()
+            .name(format!("http-{n}"))
+            .spawn(move || work(&app, &servers))
+            .map_err(|err| Error::Internal(format!("cannot start an HTTP thread: {err}")))?;
+    }
+
+    let mut accepting = first;
+    let mut restarts: u64 = 0;
     loop {
-        let current = match server.take() {
-            Some(s) => s,
-            None => match bind(bound) {
-                Ok(s) => {
-                    log::warn!("listening again on http://{bound}");
-                    s
-                }
-                Err(err) => {
-                    log::error!("cannot listen on {bound} again yet: {err}");
-                    std::thread::sleep(Duration::from_secs(1));
-                    continue;
-                }
-            },
-        };
-        run_workers(&app, Arc::new(current));
-        std::thread::sleep(Duration::from_secs(1));
+        std::thread::sleep(Duration::from_millis(500));
+        if accepting.is_alive(&listener) {
+            if restarts > 0 {
+                log::warn!("accepting connections on http://{bound} again");
+                restarts = 0;
+            }
+            continue;
+        }
+        if restarts == 0 {
+            log::error!(
+                "the HTTP accept loop stopped (see the error above, most likely too many \
+                 open connections); restarting it every half second until it holds"
+            );
+        }
+        restarts += 1;
+        match Accepting::start(&listener) {
+            Ok(next) => {
+                let old = std::mem::replace(
+                    &mut *crate::lock(&servers.current),
+                    Arc::clone(&next.server),
+                );
+                // Connections accepted before the failure still hand their
+                // requests to the old server; the workers drain it too.
+                *crate::lock(&servers.previous) = Some(old);
+                accepting = next;
+            }
+            Err(err) => log::debug!("cannot restart the accept loop yet: {err}"),
+        }
     }
 }
 
-/// A tiny_http server on a listener with `TCP_NODELAY` set. Linux copies
-/// the option to every accepted connection; without it, Nagle's algorithm
-/// and the client's delayed ACK hold a keep-alive response that tiny_http
-/// writes in two parts for 40 ms (measured on `/deployment/jobs` with
-/// keep-alive clients: 90 requests per second without it, 8,700 with it).
-fn bind(addr: SocketAddr) -> std::io::Result<Server> {
+/// The servers the worker threads take requests from.
+struct Servers {
+    current: Mutex<Arc<Server>>,
+    /// The server whose accept loop died last, kept so the requests of the
+    /// connections it had already accepted are still answered.
+    previous: Mutex<Option<Arc<Server>>>,
+}
+
+/// One worker thread: answers requests for as long as the process lives.
+fn work(app: &Arc<App>, servers: &Servers) {
+    loop {
+        let current = Arc::clone(&crate::lock(&servers.current));
+        match current.recv_timeout(Duration::from_millis(250)) {
+            Ok(Some(request)) => handle(app, request),
+            Ok(None) => {}
+            // The accept loop's last word; the watcher restarts it.
+            Err(err) => log::error!("the HTTP listener failed: {err}"),
+        }
+        let previous = crate::lock(&servers.previous).clone();
+        if let Some(previous) = previous {
+            while let Ok(Some(request)) = previous.try_recv() {
+                handle(app, request);
+            }
+        }
+    }
+}
+
+/// A tiny_http server running on a duplicate of the listening socket, and
+/// how to tell whether its accept thread still holds that duplicate.
+struct Accepting {
+    server: Arc<Server>,
+    lent_fd: std::os::fd::RawFd,
+}
+
+impl Accepting {
+    fn start(listener: &TcpListener) -> std::io::Result<Accepting> {
+        use std::os::fd::AsRawFd;
+        let lent = listener.try_clone()?;
+        let lent_fd = lent.as_raw_fd();
+        let server = Server::from_listener(lent, None).map_err(std::io::Error::other)?;
+        Ok(Accepting {
+            server: Arc::new(server),
+            lent_fd,
+        })
+    }
+
+    /// The accept thread owns the lent descriptor and closes it when it
+    /// ends (on error or panic). The descriptor number may be reused at
+    /// once, so compare what it points to with the socket we keep.
+    fn is_alive(&self, listener: &TcpListener) -> bool {
+        use std::os::fd::AsRawFd;
+        match (fstat(self.lent_fd), fstat(listener.as_raw_fd())) {
+            (Some(lent), Some(ours)) => lent == ours,
+            _ => false,
+        }
+    }
+}
+
+/// The (device, inode) pair a descriptor points to.
+fn fstat(fd: std::os::fd::RawFd) -> Option<(libc::dev_t, libc::ino_t)> {
+    // SAFETY: fstat writes into the zeroed struct we own; a closed fd is
+    // reported as an error, never undefined behaviour.
+    unsafe {
+        let mut stat: libc::stat = std::mem::zeroed();
+        (libc::fstat(fd, &mut stat) == 0).then_some((stat.st_dev, stat.st_ino))
+    }
+}
+
+/// A listening socket with `TCP_NODELAY` set. Linux copies the option to
+/// every accepted connection; without it, Nagle's algorithm and the
+/// client's delayed ACK hold a keep-alive response that tiny_http writes
+/// in two parts for 40 ms (measured on `/deployment/jobs` with keep-alive
+/// clients: 90 requests per second without it, 8,700 with it).
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     use std::os::fd::AsRawFd;
-    let listener = std::net::TcpListener::bind(addr)?;
+    let listener = TcpListener::bind(addr)?;
     let one: libc::c_int = 1;
     // SAFETY: setsockopt reads `one` for the given length; the fd is open.
     unsafe {
@@ -77,37 +173,7 @@ fn bind(addr: SocketAddr) -> std::io::Result<Server> {
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         );
     }
-    Server::from_listener(listener, None).map_err(std::io::Error::other)
-}
-
-/// Runs the worker threads until the server's accept loop fails.
-fn run_workers(app: &Arc<App>, server: Arc<Server>) {
-    let broken = Arc::new(AtomicBool::new(false));
-    let workers: Vec<_> = (0..app.config.threads)
-        .map(|n| {
-            let (app, server, broken) = (Arc::clone(app), Arc::clone(&server), Arc::clone(&broken));
-            std::thread::Builder::new()
-                .name(format!("http-{n}"))
-                .spawn(move || {
-                    while !broken.load(Ordering::Relaxed) {
-                        match server.recv_timeout(Duration::from_millis(500)) {
-                            Ok(Some(request)) => handle(&app, request),
-                            Ok(None) => {}
-                            Err(err) => {
-                                log::error!(
-                                    "the HTTP listener failed: {err}; it will listen again"
-                                );
-                                broken.store(true, Ordering::Relaxed);
-                            }
-                        }
-                    }
-                })
-                .expect("spawn an HTTP thread")
-        })
-        .collect();
-    for worker in workers {
-        let _ = worker.join();
-    }
+    Ok(listener)
 }
 
 /// What a handler sees of a request.

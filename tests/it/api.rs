@@ -314,8 +314,9 @@ fn hundreds_of_idle_connections_do_not_stop_health() {
 
 #[test]
 fn running_out_of_descriptors_is_survived() {
-    // tiny_http's accept loop ends on its first accept error; pitstop must
-    // listen again by itself once the flood is gone.
+    // tiny_http's accept loop ends on its first accept error, or panics
+    // when it cannot duplicate an accepted socket; pitstop must accept
+    // again by itself once the flood is gone.
     let pitstop = Pitstop::start_with_fd_limit(&config(&no_redis(), ""), 48);
     let mut flood = Vec::new();
     for _ in 0..80 {
@@ -337,6 +338,15 @@ fn running_out_of_descriptors_is_survived() {
     });
     let (status, _) = pitstop.get("/deployment/actions");
     assert_eq!(status, 200);
+    assert!(
+        pitstop.log().contains("the HTTP accept loop stopped"),
+        "the accept loop's end was logged:\n{}",
+        pitstop.log()
+    );
+    crate::support::wait_until(Duration::from_secs(5), "the log to say so", || {
+        pitstop.log().contains("accepting connections on http://")
+            && pitstop.log().contains(" again")
+    });
 }
 
 #[test]
