@@ -517,17 +517,18 @@ fn parse_probe(text: &str) -> std::result::Result<Probe, String> {
     if let Some(rest) = text
         .strip_prefix("http://")
         .or_else(|| text.strip_prefix("https://"))
+        && !rest.is_empty()
+        && !rest.starts_with('/')
+        && !text.contains(char::is_whitespace)
     {
-        if !rest.is_empty() && !rest.starts_with('/') && !text.contains(char::is_whitespace) {
-            return Ok(Probe::Http(text.to_string()));
-        }
+        return Ok(Probe::Http(text.to_string()));
     }
-    if let Some(rest) = text.strip_prefix("tcp://") {
-        if let Some((host, port)) = rest.rsplit_once(':') {
-            if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) {
-                return Ok(Probe::Tcp(rest.to_string()));
-            }
-        }
+    if let Some(rest) = text.strip_prefix("tcp://")
+        && let Some((host, port)) = rest.rsplit_once(':')
+        && !host.is_empty()
+        && port.parse::<u16>().is_ok_and(|p| p > 0)
+    {
+        return Ok(Probe::Tcp(rest.to_string()));
     }
     Err(format!(
         "unknown probe `{text}`: use `redis`, `rq-worker`, `http://host:port/path`, \

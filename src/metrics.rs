@@ -21,16 +21,11 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn count_response(&self, status: u16) {
-        *self
-            .responses
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(status)
-            .or_default() += 1;
+        *crate::lock(&self.responses).entry(status).or_default() += 1;
     }
 
     pub fn count_run(&self, action: &str, status: &str) {
-        let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut runs = crate::lock(&self.runs);
         *runs
             .entry((action.to_string(), status.to_string()))
             .or_default() += 1;
@@ -97,12 +92,7 @@ impl Metrics {
             out,
             "# HELP pitstop_http_responses_total HTTP responses by status code.\n# TYPE pitstop_http_responses_total counter"
         );
-        for (code, n) in self
-            .responses
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
+        for (code, n) in crate::lock(&self.responses).iter() {
             let _ = writeln!(out, "pitstop_http_responses_total{{code=\"{code}\"}} {n}");
         }
 
@@ -110,7 +100,7 @@ impl Metrics {
             out,
             "# HELP pitstop_action_runs_total Action runs and emergency stops by outcome.\n# TYPE pitstop_action_runs_total counter"
         );
-        for ((action, status), n) in self.runs.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for ((action, status), n) in crate::lock(&self.runs).iter() {
             let _ = writeln!(
                 out,
                 "pitstop_action_runs_total{{action=\"{}\",status=\"{}\"}} {n}",

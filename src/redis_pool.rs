@@ -44,7 +44,7 @@ impl RedisPool {
         &self,
         mut work: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> Result<T> {
-        let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let pooled = crate::lock(&self.idle).pop();
         let result = match pooled {
             Some(mut conn) => match work(&mut conn) {
                 Err(err) if err.is_io_error() || err.is_connection_dropped() => {
@@ -60,7 +60,7 @@ impl RedisPool {
         };
         match result {
             Ok((value, conn)) => {
-                let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+                let mut idle = crate::lock(&self.idle);
                 if idle.len() < MAX_IDLE {
                     idle.push(conn);
                 }

@@ -108,7 +108,7 @@ impl Store {
     }
 
     pub fn record(&self, run: &RunRecord) -> Result<()> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let conn = crate::lock(&self.conn);
         conn.execute(
             "INSERT INTO runs (id, action, kind, service, client, started_at, duration_ms, status, message, details)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -130,7 +130,7 @@ impl Store {
 
     /// One run by id.
     pub fn run(&self, id: &str) -> Result<Option<RunRecord>> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let conn = crate::lock(&self.conn);
         let mut stmt = conn.prepare_cached(
             "SELECT id, action, kind, service, client, started_at, duration_ms, status, message, details
              FROM runs WHERE id = ?1",
@@ -141,7 +141,7 @@ impl Store {
 
     /// Newest first.
     pub fn history(&self, offset: usize, limit: usize) -> Result<Vec<RunRecord>> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let conn = crate::lock(&self.conn);
         let mut stmt = conn.prepare_cached(
             "SELECT id, action, kind, service, client, started_at, duration_ms, status, message, details
              FROM runs ORDER BY seq DESC LIMIT ?1 OFFSET ?2",

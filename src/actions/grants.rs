@@ -160,7 +160,7 @@ impl Grants {
     /// An HTTP request to `url`: its origin is granted.
     pub fn check_http(&self, url: &str) -> Result<(), Denied> {
         let origin = origin_of(url).map_err(Denied)?;
-        if self.http.iter().any(|granted| *granted == origin) {
+        if self.http.contains(&origin) {
             Ok(())
         } else {
             Err(Denied(format!("`grants.http` does not include `{origin}`")))

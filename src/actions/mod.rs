@@ -225,7 +225,7 @@ impl RunLog {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, RunInner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        crate::lock(&self.inner)
     }
 
     pub fn elapsed_ms(&self) -> u64 {
@@ -398,7 +398,7 @@ impl Actions {
 
     /// Marks `action` as running under `run_id`, or answers 409.
     pub fn claim(&self, action: &str, run_id: &str) -> Result<()> {
-        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let mut running = crate::lock(&self.running);
         if let Some(existing) = running.get(action) {
             return Err(Error::Conflict(format!(
                 "action `{action}` is already running (run `{existing}`)"
@@ -409,14 +409,11 @@ impl Actions {
     }
 
     pub fn release(&self, action: &str) {
-        self.running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(action);
+        crate::lock(&self.running).remove(action);
     }
 
     pub fn remember(&self, run: Arc<RunLog>) {
-        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let mut recent = crate::lock(&self.recent);
         if recent.len() >= RECENT_RUNS {
             recent.pop_front();
         }
@@ -424,9 +421,7 @@ impl Actions {
     }
 
     pub fn recent(&self, id: &str) -> Option<Arc<RunLog>> {
-        self.recent
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        crate::lock(&self.recent)
             .iter()
             .find(|r| r.id == id)
             .cloned()

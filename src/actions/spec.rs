@@ -252,13 +252,13 @@ impl RawAction {
                 return Err((c.span(), "a command needs a program".into()));
             }
             for element in argv {
-                if let Some(param) = element.strip_prefix('{').and_then(|e| e.strip_suffix('}')) {
-                    if !parameters.contains_key(param) {
-                        return Err((
-                            c.span(),
-                            format!("`{{{param}}}` names no declared parameter"),
-                        ));
-                    }
+                if let Some(param) = element.strip_prefix('{').and_then(|e| e.strip_suffix('}'))
+                    && !parameters.contains_key(param)
+                {
+                    return Err((
+                        c.span(),
+                        format!("`{{{param}}}` names no declared parameter"),
+                    ));
                 }
             }
             commands.push(c.into_inner());

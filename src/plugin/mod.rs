@@ -126,15 +126,10 @@ impl PluginHost {
             )
         };
         let stamp = FileStamp::of(&spec.plugin).map_err(unreadable)?;
-        if let Some((known, pre)) = self
-            .prepared
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&spec.plugin)
+        if let Some((known, pre)) = crate::lock(&self.prepared).get(&spec.plugin)
+            && *known == stamp
         {
-            if *known == stamp {
-                return Ok(pre.clone());
-            }
+            return Ok(pre.clone());
         }
         let bytes = std::fs::read(&spec.plugin).map_err(unreadable)?;
         let hash = hex(&Sha256::digest(&bytes));
@@ -151,10 +146,7 @@ impl PluginHost {
                     format!("the plugin does not fit pitstop's world: {}", chain(&e)),
                 )
             })?;
-        self.prepared
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(spec.plugin.clone(), (stamp, pre.clone()));
+        crate::lock(&self.prepared).insert(spec.plugin.clone(), (stamp, pre.clone()));
         Ok(pre)
     }
 
