@@ -34,11 +34,10 @@ use crate::error::{Error, Result};
 /// and `/health` answers again as soon as descriptors are free.
 pub fn serve(app: Arc<App>, listen: SocketAddr, on_ready: impl FnOnce(SocketAddr)) -> Result<()> {
     raise_fd_limit();
-    let listener =
-        bind(listen).map_err(|err| Error::Internal(format!("cannot listen on {listen}: {err}")))?;
+    let cannot = |err| Error::Internal(format!("cannot listen on {listen}: {err}"));
+    let listener = bind(listen).map_err(cannot)?;
     let bound = listener.local_addr().unwrap_or(listen);
-    let first = Accepting::start(&listener)
-        .map_err(|err| Error::Internal(format!("cannot listen on {listen}: {err}")))?;
+    let first = Accepting::start(&listener).map_err(cannot)?;
     let servers = Arc::new(Servers {
         current: Mutex::new(Arc::clone(&first.server)),
         previous: Mutex::new(None),

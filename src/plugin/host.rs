@@ -768,8 +768,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("pitstop-trim-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("bot.log");
-        // Seven-byte lines: their starts fall on every offset modulo 4096.
-        let lines: Vec<String> = (0..3000).map(|i| format!("{i:06}\n")).collect();
+        // Seven-byte lines over seven 4 KiB block boundaries: 4096 * k is
+        // k modulo 7, so some line starts at every offset from 0 to 80
+        // bytes after a boundary (and just before one).
+        let lines: Vec<String> = (0..4200).map(|i| format!("{i:06}\n")).collect();
         let text = lines.concat();
         let cuts = (0..lines.len())
             .filter(|i| {
